@@ -1,0 +1,1 @@
+"""Redis and PostgreSQL access for the gateway. Never imports `gateway`."""
