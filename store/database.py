@@ -1,0 +1,45 @@
+"""PostgreSQL access: the connection pool, and the boundary where psycopg errors become store errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg
+import psycopg.waiting
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from store.errors import StoreUnavailable
+
+
+def connect(url: str, *, min_size: int, max_size: int, connect_timeout_s: float,
+            pool_timeout_s: float, name: str = "gateway") -> ConnectionPool:
+    """An opened pool; connections are checked before use so a PostgreSQL restart costs no request."""
+    pool = ConnectionPool(
+        url,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        timeout=pool_timeout_s,
+        kwargs={"connect_timeout": max(1, round(connect_timeout_s)), "application_name": name},
+        check=ConnectionPool.check_connection,
+        open=False,
+        name=name,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn "PostgreSQL is not there" into StoreUnavailable; other psycopg errors are bugs and pass through."""
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise StoreUnavailable(f"PostgreSQL: no connection ({exc})") from exc
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"PostgreSQL: {exc}".strip()) from exc
+
+
+def is_cooperative() -> bool:
+    """True when psycopg waits on sockets through gevent (it was imported after monkey-patching)."""
+    return psycopg.waiting.wait is not getattr(psycopg.waiting, "wait_c", None)

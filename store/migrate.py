@@ -1,0 +1,88 @@
+"""Numbered SQL migrations (`store/migrations/NNNN_name.sql`), each applied in its own transaction.
+
+Applied versions are recorded in `schema_migrations` with a checksum, so an edited migration that already
+ran is reported instead of silently diverging. A session advisory lock lets several processes starting at
+once (`serve --workers N`, several hosts) migrate safely: one applies, the others then find nothing to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from store.errors import StoreError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+LOCK_ID = 7_391_028_374_112  # pg_advisory_lock key owned by the migrator
+FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(StoreError):
+    """The migrations on disk and the ones recorded in the database disagree."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations on disk, in version order."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = FILENAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version in {directory}")
+    return found
+
+
+def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Apply every missing migration in order; returns the ones applied (empty when up to date)."""
+    conn.autocommit = True
+    conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = _applied(conn)
+        pending = []
+        for migration in available(directory):
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.path.name} changed after it was applied; add a new migration instead"
+                    )
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+            pending.append(migration)
+        return pending
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+
+
+def _applied(conn: psycopg.Connection) -> dict[int, str]:
+    return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
