@@ -1,0 +1,14 @@
+"""The WSGI application: one Bottle app per concern, composed here."""
+
+from __future__ import annotations
+
+from bottle import Bottle
+
+from gateway.routes import health
+from gateway.runtime import Runtime
+
+
+def build_app(rt: Runtime) -> Bottle:
+    root = Bottle()
+    root.merge(health.build(rt))
+    return root

@@ -1,0 +1,1 @@
+"""Bottle apps, one per concern; each route parses, calls one domain function and renders."""

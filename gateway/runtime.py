@@ -1,0 +1,77 @@
+"""The runtime of one gateway process: settings, the store clients and metrics, opened once and closed once.
+
+Opening starts (or reuses) the embedded servers when a store URL is empty, and refuses to run when gevent
+patching came too late for psycopg or redis-py to cooperate with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+from psycopg_pool import ConnectionPool
+
+from gateway.config import Settings
+from gateway.metrics import Metrics
+from store import database, redis_client
+from store.embedded import EmbeddedStores
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The process cannot run safely as configured (e.g. gevent patched after psycopg was imported)."""
+
+
+def check_patched() -> None:
+    """Refuse to start when a blocking driver would freeze every greenlet of the process."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        raise StartupError("gevent.monkey.patch_all() has not run: start through `gateway` or `python -m gateway`")
+    if not database.is_cooperative():
+        raise StartupError("psycopg was imported before gevent patching: its C wait function would block the hub")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    db: ConnectionPool
+    metrics: Metrics
+    embedded: EmbeddedStores | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        check_patched()
+        embedded = None
+        redis_url, postgres_url = settings.redis.url, settings.postgres.url
+        if not redis_url or not postgres_url:
+            embedded = EmbeddedStores(settings.server.data_dir).acquire()
+            redis_url = redis_url or embedded.redis_url
+            postgres_url = postgres_url or embedded.postgres_url
+            if embedded.started:
+                log.info("started embedded %s under %s", " and ".join(embedded.started), embedded.data_dir)
+        r, p = settings.redis, settings.postgres
+        client = redis_client.connect(redis_url, max_connections=r.max_connections, timeout_s=r.timeout_s,
+                                      connect_timeout_s=r.connect_timeout_s, pool_timeout_s=r.pool_timeout_s)
+        if not redis_client.is_cooperative(client):
+            raise StartupError("redis-py must use a BlockingConnectionPool with a gevent queue")
+        db = database.connect(postgres_url, min_size=p.min_connections, max_size=p.max_connections,
+                              connect_timeout_s=p.connect_timeout_s, pool_timeout_s=p.pool_timeout_s)
+        return cls(settings, client, db, Metrics(), embedded)
+
+    def close(self) -> None:
+        """Close the clients, then leave the embedded servers (stopped if no other process holds them)."""
+        self.db.close()
+        self.redis.close()
+        self.redis.connection_pool.disconnect()
+        if self.embedded:
+            self.embedded.release()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,89 @@
+"""`gateway serve`: the Bottle app on gevent.pywsgi, migrated at start, drained on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Iterable
+
+import gevent
+import gevent.event
+import gevent.pool
+from gevent.pywsgi import WSGIServer
+
+from gateway.app import build_app
+from gateway.config import Settings
+from gateway.runtime import Runtime
+from store import migrate
+
+log = logging.getLogger(__name__)
+
+
+class InFlight:
+    """WSGI middleware counting requests being answered, so a drain knows when the last one is done.
+
+    While draining, responses carry `Connection: close` so keep-alive clients leave instead of lingering.
+    """
+
+    def __init__(self, app: Callable, rt: Runtime) -> None:
+        self.app = app
+        self.rt = rt
+        self.count = 0
+        self.idle = gevent.event.Event()
+        self.idle.set()
+        self.draining = False
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        self.count += 1
+        self.idle.clear()
+        self.rt.metrics.http_in_flight.inc()
+
+        def respond(status: str, headers: list, exc_info=None):
+            self.rt.metrics.http_requests.labels(status[0] + "xx").inc()
+            if self.draining:
+                headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, respond)
+        finally:
+            self.count -= 1
+            self.rt.metrics.http_in_flight.dec()
+            if not self.count:
+                self.idle.set()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` for in-flight requests; True when none is left."""
+        self.draining = True
+        return self.idle.wait(timeout)
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None,
+          ready: Callable[[WSGIServer], None] | None = None) -> int:
+    """Run until SIGTERM or SIGINT, then stop accepting, drain for `[server] drain_s` and leave the stores."""
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    with Runtime.open(settings) as rt:
+        with rt.db.connection() as conn:
+            applied = migrate.migrate(conn)
+        for migration in applied:
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+        tracker = InFlight(build_app(rt), rt)
+        server = WSGIServer((host, port), tracker, log=log if settings.server.access_log else None,
+                            error_log=log, spawn=gevent.pool.Pool())
+        server.start()
+        log.info("gateway listening on http://%s:%d (data dir %s)", host, server.server_port,
+                 settings.server.data_dir)
+        stop = gevent.event.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, stop.set)
+        if ready:
+            ready(server)
+        stop.wait()
+        log.info("stopping: no new connections, draining up to %.1fs", settings.server.drain_s)
+        server.close()
+        if not tracker.drain(settings.server.drain_s):
+            log.warning("drain timed out with %d request(s) still in flight", tracker.count)
+        server.stop(timeout=1)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,114 @@
+"""Real Redis and PostgreSQL for every test: the embedded servers, or those named by GATEWAY_REDIS_URL /
+GATEWAY_DATABASE_URL. Each test gets its own PostgreSQL database (cloned from a migrated template) and its
+own Redis key prefix, both removed afterwards."""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import gevent.pool
+import psycopg
+import pytest
+import redis
+from gevent.pywsgi import WSGIServer
+
+from gateway.app import build_app
+from gateway.config import Settings
+from gateway.runtime import Runtime
+from store import migrate
+from store.embedded import EmbeddedStores
+from tests.helpers import database_url_for
+
+
+@dataclass(frozen=True)
+class StoreUrls:
+    redis: str
+    postgres: str
+    embedded: bool
+
+
+@pytest.fixture(scope="session")
+def store_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreUrls]:
+    """The servers under test: embedded ones started for the session unless URLs are given."""
+    redis_url = os.environ.get("GATEWAY_REDIS_URL", "")
+    postgres_url = os.environ.get("GATEWAY_DATABASE_URL") or os.environ.get("GATEWAY_POSTGRES_URL", "")
+    if redis_url and postgres_url:
+        yield StoreUrls(redis_url, postgres_url, embedded=False)
+        return
+    with EmbeddedStores(tmp_path_factory.mktemp("stores"), durable=False) as stores:
+        yield StoreUrls(redis_url or stores.redis_url, postgres_url or stores.postgres_url, embedded=True)
+
+
+@pytest.fixture(scope="session")
+def pg_template(store_urls: StoreUrls) -> Iterator[str]:
+    """A migrated database that every test's database is cloned from."""
+    name = f"gwtest_tpl_{os.getpid()}"
+    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(database_url_for(store_urls.postgres, name)) as conn:
+        migrate.migrate(conn)
+    yield name
+    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def database_url(store_urls: StoreUrls, pg_template: str) -> Iterator[str]:
+    """A database of this test's own, with every migration applied."""
+    name = f"gwtest_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield database_url_for(store_urls.postgres, name)
+    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_prefix(store_urls: StoreUrls) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"gwt{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = redis.Redis.from_url(store_urls.redis)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_urls: StoreUrls, database_url: str, redis_prefix: str) -> Settings:
+    """Default settings pointed at this test's database, key prefix and data dir."""
+    return Settings().replace(
+        server__data_dir=tmp_path,
+        redis__url=store_urls.redis,
+        redis__prefix=redis_prefix,
+        postgres__url=database_url,
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    with Runtime.open(settings) as rt:
+        yield rt
+
+
+@pytest.fixture
+def live_url(runtime: Runtime) -> Iterator[str]:
+    """The gateway app served by gevent.pywsgi on a free loopback port, in this process."""
+    server = WSGIServer(("127.0.0.1", 0), build_app(runtime), log=None, spawn=gevent.pool.Pool())
+    server.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.stop(timeout=1)

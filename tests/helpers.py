@@ -1,0 +1,89 @@
+"""Test helpers: database URLs, and a real `gateway serve` process driven from a test."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"gateway listening on (http://\S+)")
+
+
+def database_url_for(url: str, database: str) -> str:
+    """`url` with its database name replaced."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any GATEWAY_* setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(extra)
+    return env
+
+
+def gateway_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway", *args]
+
+
+def run_gateway(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60,
+                cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run one `gateway` CLI command to completion, capturing its output."""
+    return subprocess.run(gateway_command(*args), env=dict(env or clean_env()), cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class GatewayProcess:
+    """`gateway serve --port 0` in a child process; `url` is read from its own "listening" log line."""
+
+    def __init__(self, *args: str, env: Mapping[str, str], cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen(gateway_command(*args, "serve", "--port", "0"), env=dict(env),
+                                     cwd=cwd or REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log: list[str] = []
+        self.url = ""
+        self._listening = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            match = LISTENING.search(line)
+            if match:
+                self.url = match.group(1)
+                self._listening.set()
+        self._listening.set()
+
+    def wait_listening(self, timeout: float = 60) -> str:
+        if not self._listening.wait(timeout) or not self.url:
+            raise AssertionError("gateway did not start listening:\n" + "".join(self.log))
+        return self.url
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.proc.terminate()
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def output(self) -> str:
+        return "".join(self.log)
+
+
+def server_processes(data_dir: Path) -> list[psutil.Process]:
+    """The redis-server and postgres processes (postmaster and its children) serving `data_dir`."""
+    found = []
+    marker = str(data_dir.resolve())
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] in ("redis-server", "postgres") and marker in cmdline:
+            found.append(proc)
+            found.extend(proc.children(recursive=True))
+    return found

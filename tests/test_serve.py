@@ -1,0 +1,139 @@
+"""`gateway serve` as a real process: ready on the embedded stores, drained and stopped cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import gevent
+import gevent.event
+import gevent.pool
+import pytest
+import requests
+from gevent.pywsgi import WSGIServer
+
+from gateway.config import Settings
+from gateway.runtime import Runtime
+from gateway.server import InFlight
+from tests.helpers import REPO, GatewayProcess, clean_env, run_gateway, server_processes
+
+DRAIN_S = 2
+
+
+def ready(url: str) -> dict:
+    """/readyz of a gateway that logged "listening": the stores were opened before it listened."""
+    response = requests.get(f"{url}/readyz", timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def embedded_gateway(tmp_path):
+    """`gateway serve` on a fresh data dir, with no store URL: it must bring up its own servers."""
+    env = clean_env(GATEWAY_SERVER_DATA_DIR=str(tmp_path), GATEWAY_SERVER_DRAIN_S=str(DRAIN_S))
+    proc = GatewayProcess(env=env)
+    yield proc, tmp_path, env
+    if proc.proc.poll() is None:
+        proc.proc.kill()
+
+
+def test_serve_is_ready_on_embedded_stores_and_stops_cleanly(embedded_gateway):
+    """/readyz is 200 within 30 s with no installed server; SIGTERM exits 0 in time and leaves no server behind."""
+    proc, data_dir, _ = embedded_gateway
+    url = proc.wait_listening(30)
+    body = ready(url)
+    assert body["stores"]["redis"]["ok"] and body["stores"]["postgres"]["ok"]
+    assert requests.get(f"{url}/healthz", timeout=2).json() == {"status": "alive"}
+    metrics = requests.get(f"{url}/metrics", timeout=2)
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert 'gateway_store_up{store="redis"} 1.0' in metrics.text
+    assert server_processes(data_dir)
+
+    stopping = time.monotonic()
+    assert proc.terminate(timeout=DRAIN_S + 5) == 0, proc.output()
+    assert time.monotonic() - stopping < DRAIN_S + 5
+    assert server_processes(data_dir) == []
+
+
+def test_cli_commands_reuse_the_servers_of_a_running_serve(embedded_gateway):
+    """`gateway migrate` on the same data dir uses serve's servers and leaves them running."""
+    proc, data_dir, env = embedded_gateway
+    url = proc.wait_listening(30)
+    ready(url)
+    before = {p.pid for p in server_processes(data_dir)}
+    result = run_gateway("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "nothing changed" in result.stdout
+    assert "started embedded" not in result.stderr
+    assert {p.pid for p in server_processes(data_dir)} == before
+    assert requests.get(f"{url}/readyz", timeout=5).status_code == 200
+    assert proc.terminate() == 0
+
+
+def test_cli_command_alone_starts_and_stops_the_servers(tmp_path):
+    """With no serve running, a CLI command starts the embedded servers for its duration only."""
+    result = run_gateway("migrate", env=clean_env(GATEWAY_SERVER_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "applied 0001_initial" in result.stdout
+    assert server_processes(tmp_path) == []
+
+
+def test_readyz_names_the_failing_store(settings: Settings):
+    """/readyz answers 503 and names Redis when Redis does not answer, while PostgreSQL is fine."""
+    from gateway.app import build_app
+
+    broken = settings.replace(redis__url="redis://127.0.0.1:1/0")
+    with Runtime.open(broken) as rt:
+        server = WSGIServer(("127.0.0.1", 0), build_app(rt), log=None, spawn=gevent.pool.Pool())
+        server.start()
+        try:
+            response = requests.get(f"http://127.0.0.1:{server.server_port}/readyz", timeout=10)
+        finally:
+            server.stop(timeout=1)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["redis"]
+    assert body["stores"]["postgres"]["ok"] is True
+
+
+def test_drain_lets_in_flight_requests_finish(runtime: Runtime):
+    """During a drain new requests are not accepted, but one already in flight completes."""
+    entered, release = gevent.event.Event(), gevent.event.Event()
+
+    def slow_app(environ, start_response):
+        entered.set()
+        release.wait()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    tracker = InFlight(slow_app, runtime)
+    server = WSGIServer(("127.0.0.1", 0), tracker, log=None, spawn=gevent.pool.Pool())
+    server.start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    pending = gevent.spawn(requests.get, url, timeout=10)
+    assert entered.wait(5)
+    server.close()
+    drained = gevent.spawn(tracker.drain, 5)
+    release.set()
+    assert drained.get(timeout=6) is True
+    response = pending.get(timeout=5)
+    assert response.status_code == 200 and response.text == "done"
+    assert response.headers["Connection"] == "close"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
+    server.stop(timeout=1)
+
+
+@pytest.mark.parametrize(("prelude", "message"), [
+    ("import psycopg\nfrom gevent import monkey\nmonkey.patch_all()\n", "psycopg was imported before gevent"),
+    ("", "patch_all() has not run"),
+])
+def test_start_refuses_late_or_missing_gevent_patching(tmp_path, prelude, message):
+    """Start-up refuses to run when psycopg would block the hub or gevent was never patched."""
+    script = prelude + "import sys\nfrom gateway.cli import main\nsys.exit(main(['migrate']))\n"
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env=clean_env(GATEWAY_SERVER_DATA_DIR=str(tmp_path)), check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert server_processes(tmp_path) == []
