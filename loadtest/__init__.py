@@ -1,0 +1,1 @@
+"""Locust scenarios and the local doubles of what lies beyond this machine (chains, proxies, Trackier)."""
