@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -67,8 +68,8 @@ class GatewayProcess:
             raise AssertionError("gateway did not start listening:\n" + "".join(self.log))
         return self.url
 
-    def terminate(self, timeout: float = 30) -> int:
-        self.proc.terminate()
+    def terminate(self, timeout: float = 30, signum: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
         code = self.proc.wait(timeout)
         self._reader.join(5)
         return code

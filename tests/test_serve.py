@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -38,8 +39,9 @@ def embedded_gateway(tmp_path):
         proc.proc.kill()
 
 
-def test_serve_is_ready_on_embedded_stores_and_stops_cleanly(embedded_gateway):
-    """/readyz is 200 within 30 s with no installed server; SIGTERM exits 0 in time and leaves no server behind."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_is_ready_on_embedded_stores_and_stops_cleanly(embedded_gateway, signum):
+    """/readyz is 200 within 30 s with no installed server; SIGTERM/SIGINT exit 0 in time, no server left."""
     proc, data_dir, _ = embedded_gateway
     url = proc.wait_listening(30)
     body = ready(url)
@@ -51,7 +53,7 @@ def test_serve_is_ready_on_embedded_stores_and_stops_cleanly(embedded_gateway):
     assert server_processes(data_dir)
 
     stopping = time.monotonic()
-    assert proc.terminate(timeout=DRAIN_S + 5) == 0, proc.output()
+    assert proc.terminate(timeout=DRAIN_S + 5, signum=signum) == 0, proc.output()
     assert time.monotonic() - stopping < DRAIN_S + 5
     assert server_processes(data_dir) == []
 
@@ -77,6 +79,16 @@ def test_cli_command_alone_starts_and_stops_the_servers(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "applied 0001_initial" in result.stdout
     assert server_processes(tmp_path) == []
+
+
+def test_given_urls_start_nothing(tmp_path, store_urls, database_url):
+    """With both store URLs configured, a command uses them and starts no embedded server."""
+    env = clean_env(GATEWAY_SERVER_DATA_DIR=str(tmp_path), GATEWAY_REDIS_URL=store_urls.redis,
+                    GATEWAY_DATABASE_URL=database_url)
+    result = run_gateway("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "nothing changed" in result.stdout
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_readyz_names_the_failing_store(settings: Settings):
