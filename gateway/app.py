@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from bottle import Bottle
 
-from gateway.routes import health
+from gateway.routes import api, health
 from gateway.runtime import Runtime
 
 
 def build_app(rt: Runtime) -> Bottle:
     root = Bottle()
     root.merge(health.build(rt))
+    root.mount("/api/", api.build(rt))
     return root

@@ -90,6 +90,20 @@ def url_with(*schemes: str, empty_ok: bool = True) -> Check:
     return check
 
 
+def template(session: bool) -> Check:
+    """A provider credential template: only the known placeholders, {session} where the session goes."""
+    def check(value: str) -> str | None:
+        try:
+            value.format(username="u", password="p", country="us", COUNTRY="US", session="s")
+        except (KeyError, IndexError, ValueError) as exc:
+            return f"may only use {{username}}, {{password}}, {{country}}, {{COUNTRY}}, {{session}} ({exc})"
+        if session and "{session}" not in value:
+            return "must contain {session}"
+        return None
+
+    return check
+
+
 PORT = between(1, 65535)
 POSITIVE: Check = lambda v: None if v > 0 else "must be greater than 0"  # noqa: E731
 NON_NEGATIVE = at_least(0)
@@ -181,8 +195,8 @@ class ProviderSettings:
     port: int = setting(0, PORT)
     scheme: str = setting("http", one_of("http", "socks5", "socks5h"))
     username: str = ""
-    username_template: str = setting("{username}-country-{country}-session-{session}",
-                                     lambda v: None if "{session}" in v else "must contain {session}")
+    username_template: str = setting("{username}-country-{country}-session-{session}", template(session=True))
+    password_template: str = setting("{password}", template(session=False))
     password: Secret = NO_SECRET
 
 

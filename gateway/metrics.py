@@ -7,6 +7,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     Info,
     PlatformCollector,
     ProcessCollector,
@@ -33,6 +34,22 @@ class Metrics:
         self.http_in_flight = Gauge("gateway_http_in_flight", "Requests being answered", registry=self.registry)
         self.store_up = Gauge("gateway_store_up", "1 when the store answered the last readiness check",
                               ["store"], registry=self.registry)
+        self.pool_slots = Gauge("gateway_pool_slots", "Egress slots by country and state (last maintenance tick)",
+                                ["country", "state"], registry=self.registry)
+        self.pool_utilization = Gauge("gateway_pool_utilization", "Share of enabled slots not leasable now",
+                                      ["country"], registry=self.registry)
+        self.leases = Counter("gateway_pool_leases", "Egress leases granted", ["country"], registry=self.registry)
+        self.lease_wait = Histogram("gateway_pool_lease_wait_seconds", "Time spent waiting for a free slot",
+                                    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                                    registry=self.registry)
+        self.no_egress = Counter("gateway_pool_no_egress", "Leases given up: no slot came free in time",
+                                 ["country"], registry=self.registry)
+        self.quarantines = Counter("gateway_pool_quarantines", "Slots sent to quarantine", ["country"],
+                                   registry=self.registry)
+        self.late_releases = Counter("gateway_pool_late_releases",
+                                     "Releases ignored because their lease had been reaped", registry=self.registry)
+        self.maintenance_ticks = Counter("gateway_maintenance_ticks", "Maintenance ticks run by this process",
+                                         ["result"], registry=self.registry)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric and its content type."""

@@ -7,7 +7,10 @@ patching came too late for psycopg or redis-py to cooperate with it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
+from functools import cached_property
 
 import redis
 from psycopg_pool import ConnectionPool
@@ -15,7 +18,12 @@ from psycopg_pool import ConnectionPool
 from gateway.config import Settings
 from gateway.metrics import Metrics
 from store import database, redis_client
+from store import migrate as migrations
 from store.embedded import EmbeddedStores
+from store.inventory import Inventory
+from store.locks import IntervalLocks
+from store.pool import EgressPool, PoolPolicy
+from store.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +51,9 @@ class Runtime:
     embedded: EmbeddedStores | None = None
 
     @classmethod
-    def open(cls, settings: Settings) -> Runtime:
+    def open(cls, settings: Settings, migrate: bool = True) -> Runtime:
+        """Open the stores (starting the embedded ones if no URL is set) and, unless told not to, apply
+        missing migrations, so every command finds the schema `serve` would."""
         check_patched()
         embedded = None
         redis_url, postgres_url = settings.redis.url, settings.postgres.url
@@ -60,10 +70,54 @@ class Runtime:
             raise StartupError("redis-py must use a BlockingConnectionPool with a gevent queue")
         db = database.connect(postgres_url, min_size=p.min_connections, max_size=p.max_connections,
                               connect_timeout_s=p.connect_timeout_s, pool_timeout_s=p.pool_timeout_s)
-        return cls(settings, client, db, Metrics(), embedded)
+        rt = cls(settings, client, db, Metrics(), embedded)
+        if migrate:
+            rt.migrate()
+        return rt
+
+    def migrate(self) -> list[migrations.Migration]:
+        """Apply missing migrations; returns those applied."""
+        with database.translated_errors(), self.db.connection() as conn:
+            applied = migrations.migrate(conn)
+        for migration in applied:
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+        return applied
+
+    @cached_property
+    def identity(self) -> str:
+        """This process, as lease holders and lock claims name it."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    @cached_property
+    def pool(self) -> EgressPool:
+        p = self.settings.pool
+        policy = PoolPolicy(lease_ms=round(p.lease_s * 1000), cooldown_ms=round(p.cooldown_s * 1000),
+                            fail_threshold=p.fail_threshold, quarantine_ms=round(p.quarantine_s * 1000),
+                            quarantine_max_ms=round(p.quarantine_max_s * 1000))
+        return EgressPool(self.redis, self.settings.redis.prefix, policy)
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        return Inventory(self.db)
+
+    @cached_property
+    def slots(self):
+        from gateway.egress import SlotDirectory
+
+        return SlotDirectory(self)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        return Snapshots(self.db)
+
+    @cached_property
+    def locks(self) -> IntervalLocks:
+        return IntervalLocks(self.redis, self.settings.redis.prefix)
 
     def close(self) -> None:
         """Close the clients, then leave the embedded servers (stopped if no other process holds them)."""
+        if "pool" in self.__dict__:
+            self.pool.notices.stop()
         self.db.close()
         self.redis.close()
         self.redis.connection_pool.disconnect()

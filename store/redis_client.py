@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import gevent.queue
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from store.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 
 def connect(url: str, *, max_connections: int, timeout_s: float, connect_timeout_s: float,
@@ -33,3 +40,11 @@ def is_cooperative(client: redis.Redis) -> bool:
     """True when the client's pool blocks greenlets on a gevent queue rather than over-creating connections."""
     pool = client.connection_pool
     return isinstance(pool, redis.BlockingConnectionPool) and pool.queue_class is gevent.queue.LifoQueue
+
+
+def available(call: Callable[[], T]) -> T:
+    """Run a Redis call, turning "Redis is not there" into StoreUnavailable."""
+    try:
+        return call()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable(f"Redis: {exc}") from exc

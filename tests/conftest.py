@@ -20,7 +20,7 @@ import redis
 from gevent.pywsgi import WSGIServer
 
 from gateway.app import build_app
-from gateway.config import Settings
+from gateway.config import ProviderSettings, Secret, Settings
 from gateway.runtime import Runtime
 from store import migrate
 from store.embedded import EmbeddedStores
@@ -88,14 +88,23 @@ def redis_prefix(store_urls: StoreUrls) -> Iterator[str]:
         client.close()
 
 
+ADMIN_TOKEN = "test-admin-token"
+PROVIDER_PASSWORD = "provider-pass-Zq9"
+LUNA = ProviderSettings(host="127.0.0.1", port=9, scheme="socks5h", username="acct",
+                        username_template="user-{username}-region-{country}-sessid-{session}-sesstime-90",
+                        password=Secret(PROVIDER_PASSWORD))
+
+
 @pytest.fixture
 def settings(tmp_path: Path, store_urls: StoreUrls, database_url: str, redis_prefix: str) -> Settings:
-    """Default settings pointed at this test's database, key prefix and data dir."""
-    return Settings().replace(
+    """Default settings pointed at this test's database, key prefix and data dir, with a test provider
+    (`luna`) and a known admin token."""
+    return Settings(providers={"luna": LUNA}).replace(
         server__data_dir=tmp_path,
         redis__url=store_urls.redis,
         redis__prefix=redis_prefix,
         postgres__url=database_url,
+        admin__token=Secret(ADMIN_TOKEN),
     )
 
 
@@ -103,6 +112,20 @@ def settings(tmp_path: Path, store_urls: StoreUrls, database_url: str, redis_pre
 def runtime(settings: Settings) -> Iterator[Runtime]:
     with Runtime.open(settings) as rt:
         yield rt
+
+
+@pytest.fixture
+def make_runtime(settings: Settings) -> Iterator:
+    """Open runtimes on this test's stores with some settings changed: `make_runtime(pool__cooldown_s=0)`."""
+    opened: list[Runtime] = []
+
+    def make(**changes: object) -> Runtime:
+        opened.append(Runtime.open(settings.replace(**changes)))
+        return opened[-1]
+
+    yield make
+    for rt in opened:
+        rt.close()
 
 
 @pytest.fixture

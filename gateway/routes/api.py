@@ -1,0 +1,49 @@
+"""The admin API under `/api/`: bearer-token auth before routing, JSON in and out, errors rendered by
+`jsonapi`. Each resource registers its routes from its own module (`api_pool`, ...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from bottle import Bottle, request, response
+
+from gateway.auth import admin_token, bearer_matches
+from gateway.routes import api_pool
+from gateway.routes.jsonapi import error, json_api
+from gateway.runtime import Runtime
+
+HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
+
+
+def with_headers(app: Callable, headers: list[tuple[str, str]]) -> Callable:
+    """WSGI middleware adding `headers` to every response of `app`, errors included."""
+    def wrapped(environ: dict, start_response: Callable) -> Any:
+        def start(status: str, response_headers: list, exc_info: Any = None) -> Any:
+            return start_response(status, response_headers + headers, exc_info)
+        return app(environ, start)
+
+    return wrapped
+
+
+def build(rt: Runtime) -> Callable:
+    app = Bottle(catchall=True)
+    token = admin_token(rt.settings)
+
+    @app.hook("before_request")
+    def authenticate() -> None:
+        if not bearer_matches(request.get_header("Authorization"), token):
+            raise error(401, "unauthorized", "missing or wrong bearer token")
+
+    for status, code in ((404, "not_found"), (405, "method_not_allowed"), (500, "internal")):
+        app.error(status)(lambda err, s=status, c=code: _error_page(s, c, err))
+    app.install(json_api)
+    api_pool.register(app, rt)
+    return with_headers(app, HEADERS)
+
+
+def _error_page(status: int, code: str, err: Any) -> str:
+    response.content_type = "application/json"
+    message = "no such route" if status == 404 else "method not allowed" if status == 405 else "internal error"
+    return json.dumps({"error": {"code": code, "message": message}})

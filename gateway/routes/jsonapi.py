@@ -1,0 +1,94 @@
+"""JSON API plumbing shared by the admin routes: responses, errors with their status, body and query parsing."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bottle import HTTPResponse, request
+
+from gateway.errors import ValidationError
+from store.errors import Conflict, NotFound, StoreUnavailable
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1 << 20
+FAILURES: list[tuple[type[Exception], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (StoreUnavailable, 503, "unavailable"),
+]
+
+
+def json_default(value: Any) -> Any:
+    """JSON encoding of the types records carry: datetimes and UUIDs."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def respond(body: Any, status: int = 200, **headers: str) -> HTTPResponse:
+    return HTTPResponse(json.dumps(body, default=json_default), status=status,
+                        headers={"Content-Type": "application/json", **headers})
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> HTTPResponse:
+    return respond({"error": {"code": code, "message": message, **extra}}, status)
+
+
+def json_api(callback: Callable) -> Callable:
+    """Bottle plugin: render results as JSON and domain errors with their status; never a stack trace."""
+    def wrapper(*args: Any, **kwargs: Any) -> HTTPResponse:
+        try:
+            result = callback(*args, **kwargs)
+        except HTTPResponse:
+            raise
+        except ValidationError as exc:
+            return error(400, "invalid", exc.message, field=exc.field)
+        except Exception as exc:
+            for kind, status, code in FAILURES:
+                if isinstance(exc, kind):
+                    return error(status, code, str(exc))
+            log.exception("admin API %s %s failed", request.method, request.path)
+            return error(500, "internal", "internal error; see the gateway log")
+        return result if isinstance(result, HTTPResponse) else respond(result)
+
+    return wrapper
+
+
+def raw_body(limit: int = MAX_BODY_BYTES) -> bytes:
+    if request.content_length > limit:
+        raise error(413, "too_large", f"request body over {limit} bytes")
+    return request.body.read(limit + 1)[:limit]
+
+
+def json_body() -> dict:
+    """The request's JSON object, or ValidationError naming `body`."""
+    try:
+        data = json.loads(raw_body() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("body", "is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationError("body", "must be a JSON object")
+    return data
+
+
+def query_number(name: str, default: float | None, low: float, high: float, kind: type = float) -> Any:
+    """A numeric query parameter within [low, high], or ValidationError naming it."""
+    text = request.query.get(name)
+    if text is None or text == "":
+        if default is None:
+            raise ValidationError(name, "is required")
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValidationError(name, f"must be a{'n integer' if kind is int else ' number'}") from None
+    if not low <= value <= high:
+        raise ValidationError(name, f"must be between {low:g} and {high:g}")
+    return value

@@ -1,0 +1,24 @@
+"""Pool snapshots in PostgreSQL: one row per country per snapshot, for trends and capacity planning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from store.database import translated_errors
+from store.queries import QUERIES as Q
+
+
+class Snapshots:
+    def __init__(self, db: ConnectionPool) -> None:
+        self.db = db
+
+    def write(self, rows: Iterable[dict]) -> None:
+        with translated_errors(), self.db.connection() as conn, conn.cursor() as cur:
+            cur.executemany(Q["snapshot_insert"], list(rows))
+
+    def latest(self) -> list[dict]:
+        with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(Q["snapshot_latest"]).fetchall()
