@@ -88,3 +88,23 @@ def server_processes(data_dir: Path) -> list[psutil.Process]:
             found.append(proc)
             found.extend(proc.children(recursive=True))
     return found
+
+
+def cli_env(settings, tmp_path: Path) -> dict[str, str]:
+    """Environment (and a config file) making a `gateway` child process use a test's stores, key prefix,
+    data dir and providers."""
+    blocks = []
+    for name, provider in settings.providers.items():
+        blocks.append(f"[provider:{name}]\nhost = {provider.host}\nport = {provider.port}\n"
+                      f"scheme = {provider.scheme}\nusername = {provider.username}\n"
+                      f"username_template = {provider.username_template}\n"
+                      f"password_template = {provider.password_template}\n")
+    config = tmp_path / "cli.ini"
+    config.write_text("\n".join(blocks))
+    env = clean_env(GATEWAY_CONFIG=str(config), GATEWAY_REDIS_URL=settings.redis.url,
+                    GATEWAY_REDIS_PREFIX=settings.redis.prefix, GATEWAY_DATABASE_URL=settings.postgres.url,
+                    GATEWAY_SERVER_DATA_DIR=str(settings.server.data_dir),
+                    GATEWAY_ADMIN_TOKEN=settings.admin.token.reveal())
+    for name, provider in settings.providers.items():
+        env[f"GATEWAY_PROVIDER_{name.upper()}_PASSWORD"] = provider.password.reveal()
+    return env
