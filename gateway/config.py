@@ -104,6 +104,18 @@ def template(session: bool) -> Check:
     return check
 
 
+def networks(value: str) -> str | None:
+    """A comma-separated list of CIDR networks (may be empty)."""
+    import ipaddress
+
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not a network like 10.1.2.0/24"
+    return None
+
+
 PORT = between(1, 65535)
 POSITIVE: Check = lambda v: None if v > 0 else "must be greater than 0"  # noqa: E731
 NON_NEGATIVE = at_least(0)
@@ -161,6 +173,7 @@ class TracingSettings:
     max_body_kb: int = setting(256, between(1, 65536))
     user_agent: str = "desktop"
     allow_private: bool = False
+    allow_networks: str = setting("", networks)
 
 
 @dataclass(frozen=True)

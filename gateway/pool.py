@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from gateway import tracing
 from gateway.egress import proxy_url
 from gateway.runtime import Runtime
 from store.errors import StoreUnavailable
@@ -42,6 +43,25 @@ def lease_slot(rt: Runtime, countries: Sequence[str], wait_ms: float, holder: st
             return Leased(lease, slot, proxy_url(slot, rt.settings.providers))
         rt.pool.drop(lease.slot_id)  # left the inventory since Redis last heard of it
     raise NoEgress(countries, -1)
+
+
+def lease_named(rt: Runtime, slot_id: str, holder: str) -> Leased:
+    """Lease one chosen slot if it is ready now (NoEgress otherwise)."""
+    slot = rt.inventory.get(slot_id)
+    lease = rt.pool.lease_slot_id(slot.id, slot.country, holder)
+    return Leased(lease, slot, proxy_url(slot, rt.settings.providers))
+
+
+def trace_through(rt: Runtime, leased: Leased, url: str, options: tracing.TraceOptions,
+                  cooldown_s: float | None = None) -> tracing.TraceResult:
+    """Trace `url` through a leased slot, then release it with the trace's outcome, whatever happens."""
+    result = None
+    try:
+        result = tracing.trace(url, tracing.ProxyRoute(leased.slot.id, leased.proxy), options)
+        return result
+    finally:
+        outcome = result.egress_outcome if result else "upstream_error"
+        release_slot(rt, leased, outcome, result.total_ms if result and result.ok else None, cooldown_s)
 
 
 def release_slot(rt: Runtime, leased: Leased, outcome: str, trace_ms: float | None = None,

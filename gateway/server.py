@@ -8,10 +8,8 @@ from collections.abc import Callable, Iterable
 
 import gevent
 import gevent.event
-import gevent.pool
-from gevent.pywsgi import WSGIServer
 
-from gateway import egress
+from gateway import egress, wsgiserver
 from gateway.app import build_app
 from gateway.config import Settings
 from gateway.maintenance import MaintenanceLoop
@@ -78,15 +76,14 @@ def start_background(rt: Runtime) -> Callable[[], None]:
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,
-          ready: Callable[[WSGIServer], None] | None = None) -> int:
+          ready: Callable[[wsgiserver.WSGIServer], None] | None = None) -> int:
     """Run until SIGTERM or SIGINT, then stop accepting, drain for `[server] drain_s` and leave the stores."""
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     with Runtime.open(settings) as rt:
         tracker = InFlight(build_app(rt), rt)
-        server = WSGIServer((host, port), tracker, log=log if settings.server.access_log else None,
-                            error_log=log, spawn=gevent.pool.Pool())
-        server.start()
+        server = wsgiserver.start(tracker, host, port, log=log if settings.server.access_log else None,
+                                  error_log=log)
         stop_background = start_background(rt)
         log.info("gateway listening on http://%s:%d (data dir %s)", host, server.server_port,
                  settings.server.data_dir)

@@ -191,6 +191,7 @@ class EgressPool:
         self._counts: dict[str, int] = {}
         channel = self.keys.channel
         self._lease = _script(client, "lease", LEASE_MS=policy.lease_ms)
+        self._lease_one = _script(client, "lease_one", LEASE_MS=policy.lease_ms)
         self._release = _script(client, "release", FAIL_THRESHOLD=policy.fail_threshold, CHANNEL=channel,
                                 QUARANTINE_MS=policy.quarantine_ms, QUARANTINE_MAX_MS=policy.quarantine_max_ms)
         self._recover = _script(client, "recover", CHANNEL=channel)
@@ -250,6 +251,13 @@ class EgressPool:
             until_ready = (next_ready - now) / 1000 if next_ready >= 0 else remaining
             self.notices.wait(armed, min(remaining, max(until_ready, 0.001)))
             result = None
+
+    def lease_slot_id(self, slot_id: str, country: str, holder: str = "") -> Lease:
+        """Lease this very slot if it is ready now; NoEgress otherwise (leased, cooling, quarantined, ...)."""
+        keys = [self.keys.leases, self.keys.fence, self.keys.window, self.keys.ready(country),
+                self.keys.leased(country)]
+        result = available(lambda: self._lease_one(keys=keys, args=[holder.replace(" ", "_")[:120], slot_id, country]))
+        return self._granted(result, [country], time.monotonic(), waited=False)
 
     @staticmethod
     def _granted(result: list, countries: Sequence[str], started: float, waited: bool) -> Lease:

@@ -13,15 +13,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import gevent.pool
 import psycopg
 import pytest
 import redis
-from gevent.pywsgi import WSGIServer
 
+from gateway import wsgiserver
 from gateway.app import build_app
 from gateway.config import ProviderSettings, Secret, Settings
 from gateway.runtime import Runtime
+from loadtest.chains import ChainServer
+from loadtest.proxies import ProxyServer, ProxyStats
 from store import migrate
 from store.embedded import EmbeddedStores
 from tests.helpers import database_url_for
@@ -131,7 +132,36 @@ def make_runtime(settings: Settings) -> Iterator:
 @pytest.fixture
 def live_url(runtime: Runtime) -> Iterator[str]:
     """The gateway app served by gevent.pywsgi on a free loopback port, in this process."""
-    server = WSGIServer(("127.0.0.1", 0), build_app(runtime), log=None, spawn=gevent.pool.Pool())
-    server.start()
+    server = wsgiserver.start(build_app(runtime))
     yield f"http://127.0.0.1:{server.server_port}"
     server.stop(timeout=1)
+
+
+@pytest.fixture(scope="session")
+def chain_server() -> Iterator[ChainServer]:
+    server = ChainServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chains(chain_server: ChainServer) -> ChainServer:
+    """The local affiliate-chain server on 127.0.0.1 and 127.0.0.2 (see loadtest/chains.py)."""
+    return chain_server
+
+
+@pytest.fixture(scope="session")
+def proxy_servers() -> Iterator[dict[str, ProxyServer]]:
+    servers = {kind: ProxyServer(kind).start() for kind in ("http", "socks5")}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def proxies(proxy_servers: dict[str, ProxyServer]) -> dict[str, ProxyServer]:
+    """A real local HTTP proxy and SOCKS5 proxy requiring credentials, healthy and with fresh stats."""
+    for server in proxy_servers.values():
+        server.mode = "ok"
+        server.stats = ProxyStats()
+    return proxy_servers

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
+from loadtest.processes import ServiceProcess
+
 REPO = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"gateway listening on (http://\S+)")
 
 
 def database_url_for(url: str, database: str) -> str:
@@ -41,41 +39,11 @@ def run_gateway(*args: str, env: Mapping[str, str] | None = None, timeout: float
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-class GatewayProcess:
-    """`gateway serve --port 0` in a child process; `url` is read from its own "listening" log line."""
+class GatewayProcess(ServiceProcess):
+    """`gateway serve --port 0` in a child process; `url` comes from its own "listening on" log line."""
 
     def __init__(self, *args: str, env: Mapping[str, str], cwd: Path | None = None) -> None:
-        self.proc = subprocess.Popen(gateway_command(*args, "serve", "--port", "0"), env=dict(env),
-                                     cwd=cwd or REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.log: list[str] = []
-        self.url = ""
-        self._listening = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            match = LISTENING.search(line)
-            if match:
-                self.url = match.group(1)
-                self._listening.set()
-        self._listening.set()
-
-    def wait_listening(self, timeout: float = 60) -> str:
-        if not self._listening.wait(timeout) or not self.url:
-            raise AssertionError("gateway did not start listening:\n" + "".join(self.log))
-        return self.url
-
-    def terminate(self, timeout: float = 30, signum: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(signum)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def output(self) -> str:
-        return "".join(self.log)
+        super().__init__(gateway_command(*args, "serve", "--port", "0"), env, cwd or REPO)
 
 
 def server_processes(data_dir: Path) -> list[psutil.Process]:

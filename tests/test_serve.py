@@ -9,11 +9,10 @@ import time
 
 import gevent
 import gevent.event
-import gevent.pool
 import pytest
 import requests
-from gevent.pywsgi import WSGIServer
 
+from gateway import wsgiserver
 from gateway.config import Settings
 from gateway.runtime import Runtime
 from gateway.server import InFlight
@@ -97,8 +96,7 @@ def test_readyz_names_the_failing_store(settings: Settings):
 
     broken = settings.replace(redis__url="redis://127.0.0.1:1/0")
     with Runtime.open(broken) as rt:
-        server = WSGIServer(("127.0.0.1", 0), build_app(rt), log=None, spawn=gevent.pool.Pool())
-        server.start()
+        server = wsgiserver.start(build_app(rt))
         try:
             response = requests.get(f"http://127.0.0.1:{server.server_port}/readyz", timeout=10)
         finally:
@@ -120,8 +118,7 @@ def test_drain_lets_in_flight_requests_finish(runtime: Runtime):
         return [b"done"]
 
     tracker = InFlight(slow_app, runtime)
-    server = WSGIServer(("127.0.0.1", 0), tracker, log=None, spawn=gevent.pool.Pool())
-    server.start()
+    server = wsgiserver.start(tracker)
     url = f"http://127.0.0.1:{server.server_port}/"
     pending = gevent.spawn(requests.get, url, timeout=10)
     assert entered.wait(5)

@@ -13,7 +13,7 @@ from gateway.errors import ValidationError
 from gateway.runtime import StartupError
 from store.errors import StoreError
 
-GROUPS = ("core", "pool", "bench")
+GROUPS = ("core", "pool", "trace", "bench")
 
 
 def parser() -> argparse.ArgumentParser:

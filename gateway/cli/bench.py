@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import argparse
 
-from gateway import bench
 from gateway.cli.output import print_json
 from gateway.config import Settings
 from gateway.runtime import Runtime
 
-FIGURES = ("pool",)
+FIGURES = ("pool", "trace")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from loadtest import bench
+
     figures = args.figures or list(FIGURES)
     results: dict = {}
-    with Runtime.open(settings) as rt:
-        if "pool" in figures:
+    if "pool" in figures:
+        with Runtime.open(settings) as rt:
             results.update(bench.pool_figure(rt, args.greenlets, args.seconds))
-            if not args.json:
-                print(f"pool: {results['lease_release_pairs_per_s']} lease+release pairs/s vs "
-                      f"{results['ping_pairs_per_s']} PING pairs/s ({results['ping_round_trips_per_s']} round trips/s)"
-                      f" from {args.greenlets} greenlets: lease_ratio {results['lease_ratio']} (goal >= 0.8)")
+        _say(args, f"pool: {results['lease_release_pairs_per_s']} lease+release pairs/s vs "
+                   f"{results['ping_pairs_per_s']} PING pairs/s ({results['ping_round_trips_per_s']} round trips/s) "
+                   f"from {args.greenlets} greenlets: lease_ratio {results['lease_ratio']} (goal >= 0.8)")
+    if "trace" in figures:
+        results.update(bench.trace_figure())
+        _say(args, f"trace: tracer {results['tracer_cpu_ms_per_hop']} CPU ms/hop vs requests.get "
+                   f"{results['requests_cpu_ms_per_hop']} CPU ms/hop on the same 3xx chain: "
+                   f"trace_cpu_ratio {results['trace_cpu_ratio']} (goal <= 1.0)")
     if args.json:
         print_json(results)
     return 0
+
+
+def _say(args: argparse.Namespace, line: str) -> None:
+    if not args.json:
+        print(line, flush=True)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

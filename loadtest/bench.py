@@ -1,5 +1,6 @@
-"""Benchmarks that print ratios measured side by side in one run, on loopback, never judged by a timer in
-a unit test. Each figure compares the gateway's path with the bare thing it is built on."""
+"""The benchmark runner behind `gateway bench`: each figure measures the gateway's path side by side with
+the bare thing it is built on, in alternating rounds of one run, on loopback, and reports their ratio.
+Never judged by a timer in a unit test."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from collections.abc import Callable
 from statistics import median
 
 import gevent
+import requests
 
 from gateway.runtime import Runtime
+from gateway.tracing import TraceOptions, trace
+from loadtest.chains import chain
+from loadtest.processes import ServiceProcess
 from store.pool import EgressPool, PoolPolicy
 
 ROUNDS = 6
@@ -69,3 +74,31 @@ def pool_figure(rt: Runtime, greenlets: int = 200, seconds: float = 3.0) -> dict
     return {"lease_release_pairs_per_s": round(median(pairs)), "ping_pairs_per_s": round(median(pings)),
             "ping_round_trips_per_s": round(median(pings) * 2),
             "lease_ratio": round(median(a / b for a, b in zip(pairs, pings, strict=True)), 3)}
+
+
+def cpu_per_call(operation: Callable[[], object], calls: int) -> float:
+    """CPU seconds of this process per call of `operation`, run `calls` times one after another."""
+    started = time.process_time()
+    for _ in range(calls):
+        operation()
+    return (time.process_time() - started) / calls
+
+
+def trace_figure(hops: int = 5, traces: int = 40, rounds: int = ROUNDS) -> dict:
+    """CPU ms per hop of the tracer against a bare `requests.get` following the same 3xx chain.
+
+    The chain server runs in its own process, so only the client's CPU is counted; the tracer runs with the
+    SSRF guard off (the chain is on loopback), as the bare client has none.
+    """
+    with ServiceProcess.python("-m", "loadtest", "chains") as server:
+        base = server.url
+        start = chain(base, ["302"] * hops, f"{base}/land?clickid=bench")
+        options = TraceOptions(allow_private=True)
+        assert trace(start, None, options).ok
+        tracer_cpu, bare_cpu = [], []
+        for _ in range(rounds):
+            tracer_cpu.append(cpu_per_call(lambda: trace(start, None, options), traces) / (hops + 1))
+            bare_cpu.append(cpu_per_call(lambda: requests.get(start, timeout=10), traces) / (hops + 1))
+    return {"tracer_cpu_ms_per_hop": round(median(tracer_cpu) * 1000, 3),
+            "requests_cpu_ms_per_hop": round(median(bare_cpu) * 1000, 3),
+            "trace_cpu_ratio": round(median(t / b for t, b in zip(tracer_cpu, bare_cpu, strict=True)), 3)}

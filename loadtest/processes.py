@@ -1,0 +1,71 @@
+"""Child processes that announce their URL in a log line: the gateway, the chain server, proxies."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+LISTENING = re.compile(r"listening on (\S+)")
+
+
+class ServiceProcess:
+    """Start `argv`, read its output in a thread, and learn its URL from the first `listening on URL` line."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log: list[str] = []
+        self.url = ""
+        self._listening = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def python(cls, *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ServiceProcess:
+        return cls([sys.executable, *args], env, cwd)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.log.append(line)
+            match = LISTENING.search(line)
+            if match and not self.url:
+                self.url = match.group(1)
+                self._listening.set()
+        self._listening.set()
+
+    def wait_listening(self, timeout: float = 60) -> str:
+        if not self._listening.wait(timeout) or not self.url:
+            self.kill()
+            raise RuntimeError(f"{self.proc.args[1:4]} did not start listening:\n" + self.output())
+        return self.url
+
+    def terminate(self, timeout: float = 30, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def output(self) -> str:
+        return "".join(self.log)
+
+    def __enter__(self) -> ServiceProcess:
+        self.wait_listening()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.terminate(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
