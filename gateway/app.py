@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from bottle import Bottle
 
-from gateway.routes import api, health
+from gateway.routes import api, clicks, health
 from gateway.runtime import Runtime
 
 
 def build_app(rt: Runtime) -> Bottle:
     root = Bottle()
     root.merge(health.build(rt))
+    root.merge(clicks.build(rt))
     root.mount("/api/", api.build(rt))
     return root

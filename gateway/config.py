@@ -14,6 +14,7 @@ import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -172,8 +173,28 @@ class TracingSettings:
     total_timeout_s: float = setting(30.0, POSITIVE)
     max_body_kb: int = setting(256, between(1, 65536))
     user_agent: str = "desktop"
+    referer: str = setting("", HTTP_URL)
     allow_private: bool = False
     allow_networks: str = setting("", networks)
+
+
+@dataclass(frozen=True)
+class ClickSettings:
+    offer_cache_s: float = setting(5.0, between(0, 300))
+    lease_wait_ms: int = setting(1000, between(0, 60_000))
+    bot_user_agents: str = ("bot,crawler,spider,slurp,preview,prefetch,headless,facebookexternalhit,"
+                            "mediapartners-google,adsbot-google,google-adwords,bingpreview,curl,wget,"
+                            "python-requests,go-http-client")
+    max_query_bytes: int = setting(8192, between(256, 65_536))
+    writer_queue: int = setting(10_000, between(1, 1_000_000))
+    writer_batch: int = setting(500, between(1, 10_000))
+    writer_interval_ms: int = setting(500, between(1, 60_000))
+    counter_ttl_s: int = setting(86_400, between(60, 30 * 86_400))
+    stream_maxlen: int = setting(10_000, between(10, 1_000_000))
+
+    @cached_property
+    def bot_words(self) -> tuple[str, ...]:
+        return tuple(word.strip().lower() for word in self.bot_user_agents.split(",") if word.strip())
 
 
 @dataclass(frozen=True)
@@ -219,6 +240,7 @@ SECTIONS: dict[str, type] = {
     "postgres": PostgresSettings,
     "pool": PoolSettings,
     "tracing": TracingSettings,
+    "clicks": ClickSettings,
     "trackier": TrackierSettings,
     "admin": AdminSettings,
     "maintenance": MaintenanceSettings,
@@ -234,6 +256,7 @@ class Settings:
     postgres: PostgresSettings = PostgresSettings()
     pool: PoolSettings = PoolSettings()
     tracing: TracingSettings = TracingSettings()
+    clicks: ClickSettings = ClickSettings()
     trackier: TrackierSettings = TrackierSettings()
     admin: AdminSettings = AdminSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()

@@ -48,6 +48,20 @@ class Metrics:
                                    registry=self.registry)
         self.late_releases = Counter("gateway_pool_late_releases",
                                      "Releases ignored because their lease had been reaped", registry=self.registry)
+        self.clicks = Counter("gateway_clicks", "Clicks by outcome", ["outcome"], registry=self.registry)
+        self.trace_seconds = Histogram("gateway_trace_seconds", "Whole-chain trace time",
+                                       buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60), registry=self.registry)
+        self.click_seconds = Histogram("gateway_click_seconds", "Time to answer a click",
+                                       buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15),
+                                       registry=self.registry)
+        self.writer_queue = Gauge("gateway_record_queue", "Trace records waiting to be written",
+                                  registry=self.registry)
+        self.writer_dropped = Counter("gateway_records_dropped", "Trace records dropped: the queue was full",
+                                      registry=self.registry)
+        self.writer_written = Counter("gateway_records_written", "Trace records written to PostgreSQL",
+                                      registry=self.registry)
+        self.writer_errors = Counter("gateway_record_write_errors", "Failed record writes, by store",
+                                     ["store"], registry=self.registry)
         self.maintenance_ticks = Counter("gateway_maintenance_ticks", "Maintenance ticks run by this process",
                                          ["result"], registry=self.registry)
 

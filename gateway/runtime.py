@@ -19,11 +19,14 @@ from gateway.config import Settings
 from gateway.metrics import Metrics
 from store import database, redis_client
 from store import migrate as migrations
+from store.clickstats import ClickStats
 from store.embedded import EmbeddedStores
 from store.inventory import Inventory
 from store.locks import IntervalLocks
+from store.offers import Offers
 from store.pool import EgressPool, PoolPolicy
 from store.snapshots import Snapshots
+from store.traces import Traces
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,31 @@ class Runtime:
     @cached_property
     def snapshots(self) -> Snapshots:
         return Snapshots(self.db)
+
+    @cached_property
+    def offers(self) -> Offers:
+        return Offers(self.db)
+
+    @cached_property
+    def offer_cache(self):
+        from gateway.offers import OfferCache
+
+        return OfferCache(self, self.settings.clicks.offer_cache_s)
+
+    @cached_property
+    def traces(self) -> Traces:
+        return Traces(self.db)
+
+    @cached_property
+    def click_stats(self) -> ClickStats:
+        c = self.settings.clicks
+        return ClickStats(self.redis, self.settings.redis.prefix, c.counter_ttl_s, c.stream_maxlen)
+
+    @cached_property
+    def records(self):
+        from gateway.records import RecordWriter
+
+        return RecordWriter(self)
 
     @cached_property
     def locks(self) -> IntervalLocks:

@@ -65,22 +65,30 @@ def start_background(rt: Runtime) -> Callable[[], None]:
     except StoreError as exc:
         log.warning("initial pool reconcile skipped: %s", exc)
     rt.pool.notices.start()
+    rt.offer_cache.subscription.start()
+    rt.records.start()
     loop = MaintenanceLoop(rt)
     loop.start()
 
     def stop() -> None:
         loop.stop()
         rt.pool.notices.stop()
+        rt.offer_cache.subscription.stop()
+        rt.records.stop(drain_s=5.0)
 
     return stop
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,
-          ready: Callable[[wsgiserver.WSGIServer], None] | None = None) -> int:
-    """Run until SIGTERM or SIGINT, then stop accepting, drain for `[server] drain_s` and leave the stores."""
+          ready: Callable[[wsgiserver.WSGIServer], None] | None = None,
+          prepare: Callable[[Runtime], None] | None = None) -> int:
+    """Run until SIGTERM or SIGINT, then stop accepting, drain for `[server] drain_s` and leave the stores.
+    `prepare(rt)` runs once the stores are open, before the first request is accepted."""
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     with Runtime.open(settings) as rt:
+        if prepare:
+            prepare(rt)
         tracker = InFlight(build_app(rt), rt)
         server = wsgiserver.start(tracker, host, port, log=log if settings.server.access_log else None,
                                   error_log=log)

@@ -21,7 +21,8 @@ class ServiceProcess:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.log: list[str] = []
         self.url = ""
-        self._listening = threading.Event()
+        self._lines = threading.Condition()
+        self._ended = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -32,17 +33,31 @@ class ServiceProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.log.append(line)
-            match = LISTENING.search(line)
-            if match and not self.url:
-                self.url = match.group(1)
-                self._listening.set()
-        self._listening.set()
+            with self._lines:
+                self.log.append(line)
+                self._lines.notify_all()
+        with self._lines:
+            self._ended = True
+            self._lines.notify_all()
+
+    def wait_for(self, pattern: re.Pattern, timeout: float = 60) -> re.Match:
+        """The first output line matching `pattern`, waiting for it up to `timeout` seconds."""
+        seen = 0
+        with self._lines:
+            while True:
+                for line in self.log[seen:]:
+                    if match := pattern.search(line):
+                        return match
+                seen = len(self.log)
+                if self._ended or not self._lines.wait(timeout):
+                    raise RuntimeError(f"{self.proc.args[1:4]} never printed {pattern.pattern!r}:\n" + self.output())
 
     def wait_listening(self, timeout: float = 60) -> str:
-        if not self._listening.wait(timeout) or not self.url:
+        try:
+            self.url = self.wait_for(LISTENING, timeout).group(1)
+        except RuntimeError:
             self.kill()
-            raise RuntimeError(f"{self.proc.args[1:4]} did not start listening:\n" + self.output())
+            raise
         return self.url
 
     def terminate(self, timeout: float = 30, signum: int = signal.SIGTERM) -> int:

@@ -31,6 +31,7 @@ import gevent.lock
 import redis
 
 from store.errors import StoreError, StoreUnavailable
+from store.pubsub import Subscription
 from store.redis_client import available
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -117,31 +118,22 @@ def _lua_string(value: str) -> str:
 
 
 class ReadyNotices:
-    """One pub/sub subscription per process that wakes local lease waiters when a slot of their country
-    becomes ready, so a waiting lease sleeps on an event instead of polling Redis."""
+    """Wakes local lease waiters when a slot of their country becomes ready (a pub/sub message), so a
+    waiting lease sleeps on an event instead of polling Redis."""
 
     def __init__(self, client: redis.Redis, channel: str) -> None:
-        self.client = client
-        self.channel = channel
         self._events: dict[str, gevent.event.Event] = {}
-        self._greenlet: gevent.Greenlet | None = None
-        self._subscribed = gevent.event.Event()
+        self.subscription = Subscription(client, channel, self._notice, self._wake_all)
 
     @property
     def listening(self) -> bool:
-        return self._greenlet is not None and not self._greenlet.dead
+        return self.subscription.listening
 
     def start(self, timeout: float = 2.0) -> bool:
-        """Subscribe in the background; returns once subscribed (True) or after `timeout` (False)."""
-        if not self.listening:
-            self._subscribed.clear()
-            self._greenlet = gevent.spawn(self._listen)
-        return self._subscribed.wait(timeout)
+        return self.subscription.start(timeout)
 
     def stop(self) -> None:
-        if self._greenlet:
-            self._greenlet.kill()
-            self._greenlet = None
+        self.subscription.stop()
 
     def arm(self, countries: Sequence[str]) -> list[gevent.event.Event]:
         """Events set by the next ready notice of each country. Armed before a lease attempt, so a notice
@@ -157,26 +149,15 @@ class ReadyNotices:
         else:
             gevent.sleep(min(timeout, POLL_S))
 
-    def _listen(self) -> None:
-        backoff = 0.1
-        while True:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(self.channel)
-                pubsub.get_message(timeout=1.0)  # the subscribe confirmation: the channel is live
-                self._subscribed.set()
-                backoff = 0.1
-                for message in pubsub.listen():
-                    country = str(message["data"]).split(" ", 1)[0]
-                    event = self._events.pop(country, None)
-                    if event:
-                        event.set()
-            except (redis.ConnectionError, redis.TimeoutError):
-                self._subscribed.clear()
-                gevent.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                pubsub.close()
+    def _notice(self, data: str) -> None:
+        event = self._events.pop(data.split(" ", 1)[0], None)
+        if event:
+            event.set()
+
+    def _wake_all(self) -> None:
+        events, self._events = self._events, {}
+        for event in events.values():
+            event.set()
 
 
 class EgressPool:

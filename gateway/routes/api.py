@@ -10,7 +10,7 @@ from typing import Any
 from bottle import Bottle, request, response
 
 from gateway.auth import admin_token, bearer_matches
-from gateway.routes import api_pool
+from gateway.routes import api_offers, api_pool
 from gateway.routes.jsonapi import error, json_api
 from gateway.runtime import Runtime
 
@@ -40,6 +40,7 @@ def build(rt: Runtime) -> Callable:
         app.error(status)(lambda err, s=status, c=code: _error_page(s, c, err))
     app.install(json_api)
     api_pool.register(app, rt)
+    api_offers.register(app, rt)
     return with_headers(app, HEADERS)
 
 

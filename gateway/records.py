@@ -1,0 +1,149 @@
+"""Trace records and the writer that stores them off the click's path.
+
+A click hands its record to `RecordWriter.submit` and answers at once. The writer's greenlet flushes in
+batches: PostgreSQL first (COPY, all or nothing), then the Redis counters and stream. While PostgreSQL is
+down records stay queued and are written when it returns; the queue is bounded, and what does not fit is
+dropped and counted (`gateway_records_dropped_total`), never blocking a click.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import gevent
+import gevent.event
+
+from gateway.runtime import Runtime
+from store.errors import StoreError
+
+log = logging.getLogger(__name__)
+RETRY_MAX_S = 5.0
+
+
+@dataclass
+class TraceRecord:
+    outcome: str
+    offer_id: uuid.UUID | None
+    offer_slug: str
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    source: str = "click"
+    webhook_event_id: int | None = None
+    error: str | None = None
+    egress_id: str | None = None
+    inbound: list = field(default_factory=list)
+    params: list = field(default_factory=list)
+    hops: list = field(default_factory=list)
+    final_url: str | None = None
+    redirect_url: str | None = None
+    lease_wait_ms: int | None = None
+    trace_ms: int | None = None
+    total_ms: int | None = None
+
+    def row(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "offer_slug"}
+
+    def stream_fields(self) -> dict:
+        """The compact form kept in the recent-trace stream (no None values: Redis stores strings)."""
+        fields = {"id": str(self.id), "at": self.created_at.isoformat(timespec="milliseconds"),
+                  "offer": self.offer_slug, "outcome": self.outcome, "error": self.error,
+                  "egress": self.egress_id, "final_url": self.final_url, "redirect": self.redirect_url,
+                  "trace_ms": self.trace_ms, "total_ms": self.total_ms}
+        return {k: str(v) for k, v in fields.items() if v is not None}
+
+
+class RecordWriter:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        clicks = rt.settings.clicks
+        self.capacity, self.batch = clicks.writer_queue, clicks.writer_batch
+        self.interval_s = clicks.writer_interval_ms / 1000
+        self.queue: deque[TraceRecord] = deque()
+        self.dropped = 0
+        self.submitted = 0
+        self._submitted_event = gevent.event.Event()
+        self._wake = gevent.event.Event()
+        self._greenlet: gevent.Greenlet | None = None
+        self._failures = 0
+
+    def submit(self, record: TraceRecord) -> bool:
+        """Queue a record for writing; False (and counted) when the queue is full."""
+        if len(self.queue) >= self.capacity:
+            self.dropped += 1
+            self.rt.metrics.writer_dropped.inc()
+            return False
+        self.queue.append(record)
+        self.submitted += 1
+        self._submitted_event.set()
+        self.rt.metrics.writer_queue.set(len(self.queue))
+        if len(self.queue) >= self.batch:
+            self._wake.set()
+        return True
+
+    def wait_submitted(self, count: int, timeout: float) -> bool:
+        """Wait until at least `count` records were submitted in this process's life (or `timeout`)."""
+        deadline = gevent.get_hub().loop.now() + timeout
+        while self.submitted < count:
+            self._submitted_event.clear()
+            remaining = deadline - gevent.get_hub().loop.now()
+            if remaining <= 0 or not self._submitted_event.wait(remaining):
+                return self.submitted >= count
+        return True
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._run)
+        self._greenlet.link_exception(lambda g: log.error("record writer crashed: %r", g.exception))
+
+    def stop(self, drain_s: float = 5.0) -> None:
+        """Write what is queued (for up to `drain_s`), then stop."""
+        if self._greenlet:
+            self._greenlet.kill()
+            self._greenlet = None
+        self.flush(drain_s)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if not self.write_batches():
+                gevent.sleep(min(RETRY_MAX_S, 0.2 * 2 ** min(self._failures, 5)))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write everything queued now; True when the queue is empty."""
+        deadline = gevent.get_hub().loop.now() + timeout
+        while self.queue and gevent.get_hub().loop.now() < deadline:
+            if not self.write_batches():
+                gevent.sleep(0.1)
+        return not self.queue
+
+    def write_batches(self) -> bool:
+        """Write queued records batch by batch; False when PostgreSQL refused (they stay queued)."""
+        while self.queue:
+            batch = [self.queue[i] for i in range(min(self.batch, len(self.queue)))]
+            try:
+                self.rt.traces.write([record.row() for record in batch])
+            except StoreError as exc:
+                self._failures += 1
+                self.rt.metrics.writer_errors.labels("postgres").inc()
+                if self._failures in (1, 10) or self._failures % 100 == 0:
+                    log.warning("trace records not written (%d queued): %s", len(self.queue), exc)
+                return False
+            for _ in batch:
+                self.queue.popleft()
+            self._failures = 0
+            self.rt.metrics.writer_written.inc(len(batch))
+            self.rt.metrics.writer_queue.set(len(self.queue))
+            self._count(batch)
+        return True
+
+    def _count(self, batch: list[TraceRecord]) -> None:
+        try:
+            self.rt.click_stats.add((str(r.offer_id or "-"), r.created_at, r.outcome, r.stream_fields())
+                                    for r in batch)
+        except StoreError as exc:
+            self.rt.metrics.writer_errors.labels("redis").inc()
+            log.warning("click counters not updated for %d record(s): %s", len(batch), exc)

@@ -1,0 +1,61 @@
+"""Click statistics in Redis: per-offer, per-minute outcome counters (expiring) and a capped stream of
+recent traces. Both are written in batches by the record writer, never on the click's own path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from store.redis_client import available
+
+
+class ClickStats:
+    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int, stream_maxlen: int) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.stream_maxlen = stream_maxlen
+        self.stream = f"{prefix}traces"
+
+    def counter_key(self, offer_id: str, minute: str) -> str:
+        return f"{self.prefix}clicks:{offer_id}:{minute}"
+
+    @staticmethod
+    def minute(at: datetime) -> str:
+        return at.astimezone(UTC).strftime("%Y%m%d%H%M")
+
+    def add(self, entries: Iterable[tuple[str, datetime, str, dict]]) -> None:
+        """Count (offer_id, at, outcome) per minute and append each entry's fields to the stream, in one
+        round trip."""
+        counts: Counter = Counter()
+        pipe = self.client.pipeline(transaction=False)
+        for offer_id, at, outcome, fields in entries:
+            counts[(self.counter_key(offer_id, self.minute(at)), outcome)] += 1
+            pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)
+        for (key, outcome), amount in counts.items():
+            pipe.hincrby(key, outcome, amount)
+            pipe.expire(key, self.ttl_s)
+        available(pipe.execute)
+
+    def minutes(self, offer_id: str, minutes: int, now: datetime | None = None) -> list[dict]:
+        """Outcome counts of the last `minutes` minutes (oldest first), empty minutes included."""
+        now = now or datetime.now(UTC)
+        stamps = [self.minute(now - timedelta(minutes=n)) for n in reversed(range(minutes))]
+        pipe = self.client.pipeline(transaction=False)
+        for stamp in stamps:
+            pipe.hgetall(self.counter_key(offer_id, stamp))
+        rows = available(pipe.execute)
+        return [{"minute": f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:]}Z",
+                 "counts": {k: int(v) for k, v in row.items()}} for s, row in zip(stamps, rows, strict=True)]
+
+    def recent(self, count: int) -> list[tuple[str, dict]]:
+        """The newest `count` stream entries, newest first."""
+        return available(lambda: self.client.xrevrange(self.stream, count=count))
+
+    def follow(self, after: str, block_ms: int) -> list[tuple[str, dict]]:
+        """Entries after stream id `after`, waiting up to `block_ms` for some."""
+        reply = available(lambda: self.client.xread({self.stream: after}, block=block_ms, count=500))
+        return reply[0][1] if reply else []

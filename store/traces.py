@@ -1,0 +1,37 @@
+"""Trace records in PostgreSQL, written in batches with COPY."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from store.database import translated_errors
+from store.queries import QUERIES as Q
+
+COLUMNS = ("id", "created_at", "source", "offer_id", "webhook_event_id", "egress_id", "outcome", "error",
+           "inbound", "params", "hops", "final_url", "redirect_url", "lease_wait_ms", "trace_ms", "total_ms")
+JSON_COLUMNS = frozenset({"inbound", "params", "hops"})
+
+
+class Traces:
+    def __init__(self, db: ConnectionPool) -> None:
+        self.db = db
+
+    def write(self, rows: Sequence[dict]) -> None:
+        """Insert the rows in one COPY, in one transaction: all of them or none."""
+        statement = f"COPY traces ({', '.join(COLUMNS)}) FROM STDIN"
+        with translated_errors(), self.db.connection() as conn, conn.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([Jsonb(row[c]) if c in JSON_COLUMNS else row[c] for c in COLUMNS])
+
+    def recent(self, offer_id: uuid.UUID | None = None, limit: int = 50) -> list[dict]:
+        with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(Q["traces_recent"], {"offer_id": offer_id, "limit": limit}).fetchall()
+
+    def by_outcome(self, offer_id: uuid.UUID | None = None) -> dict[str, int]:
+        with translated_errors(), self.db.connection() as conn:
+            return dict(conn.execute(Q["traces_by_outcome"], {"offer_id": offer_id}).fetchall())
