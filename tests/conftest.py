@@ -165,3 +165,18 @@ def proxies(proxy_servers: dict[str, ProxyServer]) -> dict[str, ProxyServer]:
         server.mode = "ok"
         server.stats = ProxyStats()
     return proxy_servers
+
+
+@pytest.fixture
+def cli(settings: Settings, tmp_path: Path):
+    """Run `gateway ...` as a child process on this test's stores: `cli("pool", "status", expect=0)`."""
+    from tests.helpers import cli_env, run_gateway
+
+    env = cli_env(settings, tmp_path)
+
+    def run(*args: str, expect: int = 0):
+        result = run_gateway(*args, env=env)
+        assert result.returncode == expect, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    return run

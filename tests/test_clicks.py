@@ -325,3 +325,15 @@ def test_encoded_inbound_values_survive_to_the_landing_page(gateway, chains):
     location = gateway.click("shoes", {"kw": value}).headers["Location"]
     assert dict(query(location))["kw"] == value
     assert quote(value, safe="") in location or "kw=" in location
+
+
+def test_a_full_record_queue_drops_and_counts_instead_of_blocking(make_runtime):
+    """When the writer's queue is full a record is dropped and counted; the click is never held up."""
+    from gateway.records import TraceRecord
+
+    rt = make_runtime(clicks__writer_queue=2)
+    results = [rt.records.submit(TraceRecord(outcome="beacon", offer_id=None, offer_slug="x")) for _ in range(3)]
+    assert results == [True, True, False]
+    assert rt.records.dropped == 1
+    assert "gateway_records_dropped_total 1.0" in rt.metrics.render()[0].decode()
+    assert rt.records.flush(10) and rt.traces.by_outcome() == {"beacon": 2}

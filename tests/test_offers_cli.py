@@ -5,25 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 import requests
 
 from gateway import offers
 from gateway.records import TraceRecord
 from loadtest.processes import ServiceProcess
-from tests.helpers import REPO, clean_env, cli_env, gateway_command, run_gateway
-
-
-@pytest.fixture
-def cli(settings, tmp_path):
-    env = cli_env(settings, tmp_path)
-
-    def run(*args: str, expect: int = 0):
-        result = run_gateway(*args, env=env)
-        assert result.returncode == expect, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    return run
+from tests.helpers import REPO, clean_env, gateway_command
 
 
 def test_offers_add_list_show_update_disable(cli):

@@ -4,22 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.conftest import PROVIDER_PASSWORD
-from tests.helpers import REPO, cli_env, run_gateway
-
-
-@pytest.fixture
-def cli(settings, tmp_path):
-    env = cli_env(settings, tmp_path)
-
-    def run(*args: str, expect: int = 0):
-        result = run_gateway(*args, env=env)
-        assert result.returncode == expect, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    return run
+from tests.helpers import REPO
 
 
 def test_provision_status_show_and_reset(cli):
