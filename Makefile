@@ -24,7 +24,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/gateway serve
 
 test: $(VENV)/.installed-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python tests/shards.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bottle import Bottle
 
-from gateway.routes import api, clicks, health
+from gateway.routes import api, clicks, health, webhooks
 from gateway.runtime import Runtime
 
 
@@ -12,5 +12,6 @@ def build_app(rt: Runtime) -> Bottle:
     root = Bottle()
     root.merge(health.build(rt))
     root.merge(clicks.build(rt))
+    root.merge(webhooks.build(rt))
     root.mount("/api/", api.build(rt))
     return root

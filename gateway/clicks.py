@@ -18,7 +18,6 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 import gevent
 
@@ -30,17 +29,8 @@ from store.offers import Offer
 from store.pool import NoEgress
 
 log = logging.getLogger(__name__)
-BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
 UNSAFE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
-
-
-class BadClick(ValueError):
-    """A click whose query cannot be read; `status` is 400 or 414."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -58,20 +48,6 @@ class Answer:
     location: str | None = None
     click_id: uuid.UUID | None = None
     outcome: str | None = None
-
-
-def parse_query(raw: str, max_bytes: int) -> list[tuple[str, str]]:
-    """The query string as (name, value) pairs; BadClick for over-long, badly escaped or non-UTF-8 input.
-    `raw` is the WSGI QUERY_STRING (the request's bytes as Latin-1)."""
-    if len(raw) > max_bytes:
-        raise BadClick(414, f"query string over {max_bytes} bytes")
-    if BAD_ESCAPE.search(raw):
-        raise BadClick(400, "invalid percent-encoding in the query string")
-    try:
-        text = raw.encode("latin-1").decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, errors="strict")
-    except (UnicodeError, ValueError):
-        raise BadClick(400, "the query string is not valid UTF-8") from None
 
 
 def safe_location(url: str) -> str:

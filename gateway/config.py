@@ -198,6 +198,22 @@ class ClickSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    max_body_kb: int = setting(64, between(1, 10_240))
+    workers: int = setting(20, between(1, 1000))
+    queue: int = setting(10_000, between(1, 1_000_000))
+    lease_wait_ms: int = setting(10_000, between(0, 120_000))
+    duplicate_window_s: int = setting(3600, between(1, 7 * 86_400))
+    update_lock_s: float = setting(180.0, POSITIVE)
+    unknown_per_minute: int = setting(30, between(1, 1_000_000))
+    campaign_route: bool = True
+    trust_forwarded_for: bool = False
+    stale_after_s: float = setting(60.0, POSITIVE)
+    processing_timeout_s: float = setting(300.0, POSITIVE)
+    max_attempts: int = setting(5, between(1, 100))
+
+
+@dataclass(frozen=True)
 class TrackierSettings:
     base_url: str = setting("https://api.trackier.com", url_with("http", "https", empty_ok=False))
     api_key: Secret = NO_SECRET
@@ -242,6 +258,7 @@ SECTIONS: dict[str, type] = {
     "tracing": TracingSettings,
     "clicks": ClickSettings,
     "trackier": TrackierSettings,
+    "webhooks": WebhookSettings,
     "admin": AdminSettings,
     "maintenance": MaintenanceSettings,
 }
@@ -258,6 +275,7 @@ class Settings:
     tracing: TracingSettings = TracingSettings()
     clicks: ClickSettings = ClickSettings()
     trackier: TrackierSettings = TrackierSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     admin: AdminSettings = AdminSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)

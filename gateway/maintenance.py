@@ -25,6 +25,7 @@ class TickReport:
     reaped: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     reconciled: dict[str, int] = field(default_factory=dict)
+    postbacks_retried: int = 0
     snapshot: bool = False
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -37,7 +38,7 @@ def tick(rt: Runtime) -> TickReport:
     """One maintenance pass. A step whose store is down is reported and skipped; the others still run."""
     report = TickReport()
     for name, step in (("reap", _reap), ("recover", _recover), ("reconcile", _reconcile),
-                       ("snapshot", _snapshot)):
+                       ("postbacks", _postbacks), ("snapshot", _snapshot)):
         try:
             step(rt, report)
         except StoreError as exc:
@@ -63,6 +64,16 @@ def _reconcile(rt: Runtime, report: TickReport) -> None:
     report.reconciled = {k: v for k, v in egress.reconcile(rt).items() if k != "ok"}
     if report.reconciled:
         log.info("reconciled the live pool with the inventory: %s", report.reconciled)
+
+
+def _postbacks(rt: Runtime, report: TickReport) -> None:
+    """Postbacks acknowledged but left unprocessed (a process died, a queue was full) go to this process's
+    updater; those that failed `max_attempts` times are given up."""
+    w = rt.settings.webhooks
+    stale = rt.events.stale(w.stale_after_s, w.processing_timeout_s, w.max_attempts)
+    report.postbacks_retried = sum(rt.updater.submit(event_id) for event_id in stale)
+    if stale:
+        log.warning("retrying %d postback(s) left unprocessed", len(stale))
 
 
 def _snapshot(rt: Runtime, report: TickReport) -> None:

@@ -62,6 +62,10 @@ class Metrics:
                                       registry=self.registry)
         self.writer_errors = Counter("gateway_record_write_errors", "Failed record writes, by store",
                                      ["store"], registry=self.registry)
+        self.postbacks = Counter("gateway_postbacks", "Trackier postbacks by route and answer", ["route", "status"],
+                                 registry=self.registry)
+        self.pair_updates = Counter("gateway_pair_updates", "Postback processing results", ["status"],
+                                    registry=self.registry)
         self.maintenance_ticks = Counter("gateway_maintenance_ticks", "Maintenance ticks run by this process",
                                          ["result"], registry=self.registry)
 

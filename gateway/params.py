@@ -17,6 +17,7 @@ Pairs = list[tuple[str, str]]
 MACRO = re.compile(r"\{([A-Za-z0-9_]{1,64})\}")
 NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,100}$")
 POLICY_MODES = ("all", "allow", "deny")
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 URL_VALUE = re.compile(r"^\s*((https?:)?//|/)", re.IGNORECASE)
 
 
@@ -70,6 +71,28 @@ def chain_params(hop_urls: Sequence[str]) -> Pairs:
                     latest.pop(name, None)
                     latest[name] = value
     return list(latest.items())
+
+
+class BadQuery(ValueError):
+    """A query string that cannot be read; `status` is 400 or 414."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_query(raw: str, max_bytes: int) -> list[tuple[str, str]]:
+    """The query string as (name, value) pairs; BadQuery for over-long, badly escaped or non-UTF-8 input.
+    `raw` is the WSGI QUERY_STRING (the request's bytes as Latin-1)."""
+    if len(raw) > max_bytes:
+        raise BadQuery(414, f"query string over {max_bytes} bytes")
+    if BAD_ESCAPE.search(raw):
+        raise BadQuery(400, "invalid percent-encoding in the query string")
+    try:
+        text = raw.encode("latin-1").decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except (UnicodeError, ValueError):
+        raise BadQuery(400, "the query string is not valid UTF-8") from None
 
 
 @dataclass(frozen=True)

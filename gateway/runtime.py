@@ -19,12 +19,16 @@ from gateway.config import Settings
 from gateway.metrics import Metrics
 from store import database, redis_client
 from store import migrate as migrations
+from store.calls import TrackierCalls
 from store.clickstats import ClickStats
 from store.embedded import EmbeddedStores
 from store.inventory import Inventory
 from store.locks import IntervalLocks
 from store.offers import Offers
+from store.pair_guards import PairGuards
+from store.pairs import Pairs, WebhookEvents
 from store.pool import EgressPool, PoolPolicy
+from store.ratelimit import RateLimiter
 from store.snapshots import Snapshots
 from store.traces import Traces
 
@@ -137,6 +141,39 @@ class Runtime:
         from gateway.records import RecordWriter
 
         return RecordWriter(self)
+
+    @cached_property
+    def pairs(self) -> Pairs:
+        return Pairs(self.db)
+
+    @cached_property
+    def events(self) -> WebhookEvents:
+        return WebhookEvents(self.db)
+
+    @cached_property
+    def trackier_calls(self) -> TrackierCalls:
+        return TrackierCalls(self.db)
+
+    @cached_property
+    def trackier(self):
+        from gateway.trackier import TrackierClient
+
+        return TrackierClient(self.settings.trackier, self.trackier_calls.record)
+
+    @cached_property
+    def pair_guards(self) -> PairGuards:
+        w = self.settings.webhooks
+        return PairGuards(self.redis, self.settings.redis.prefix, round(w.update_lock_s * 1000), w.duplicate_window_s)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        return RateLimiter(self.redis, self.settings.redis.prefix)
+
+    @cached_property
+    def updater(self):
+        from gateway.updates import PairUpdater
+
+        return PairUpdater(self)
 
     @cached_property
     def locks(self) -> IntervalLocks:

@@ -67,11 +67,13 @@ def start_background(rt: Runtime) -> Callable[[], None]:
     rt.pool.notices.start()
     rt.offer_cache.subscription.start()
     rt.records.start()
+    rt.updater.start()
     loop = MaintenanceLoop(rt)
     loop.start()
 
     def stop() -> None:
         loop.stop()
+        rt.updater.stop()
         rt.pool.notices.stop()
         rt.offer_cache.subscription.stop()
         rt.records.stop(drain_s=5.0)

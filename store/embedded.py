@@ -227,6 +227,7 @@ def _service_user() -> pwd.struct_passwd:
                                  "/usr/sbin/nologin", SERVICE_USER], capture_output=True, check=False)
         if result.returncode == 0:
             log.info("created system user %s to own the embedded PostgreSQL cluster", SERVICE_USER)
+        with contextlib.suppress(KeyError):  # created here, or by another process at the same moment
             return pwd.getpwnam(SERVICE_USER)
     log.warning("cannot create user %s; the embedded PostgreSQL cluster will run as nobody", SERVICE_USER)
     return pwd.getpwnam("nobody")

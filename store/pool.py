@@ -19,11 +19,9 @@ Timeline of the fencing token (why a late release cannot corrupt a slot):
 
 from __future__ import annotations
 
-import string
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import gevent
 import gevent.event
@@ -32,12 +30,10 @@ import redis
 
 from store.errors import StoreError, StoreUnavailable
 from store.pubsub import Subscription
-from store.redis_client import available
+from store.redis_client import available, register_script
 
-LUA_DIR = Path(__file__).parent / "lua"
 OUTCOMES = ("ok", "fail", "upstream_error")
 POLL_S = 0.1
-SAFE_CHARS = set(string.ascii_letters + string.digits + ":_.-{}")
 
 
 class NoEgress(StoreError):
@@ -103,20 +99,6 @@ class PoolKeys:
         return f"{self.base}slot:{slot_id}"
 
 
-def _script(client: redis.Redis, name: str, **constants: int | str):
-    """Register `lua/<name>.lua` once, with the pool's constants defined as locals ahead of it (fewer ARGV
-    to encode on every call; a different policy is simply a different script)."""
-    header = "".join(f"local {key} = {value if isinstance(value, int) else _lua_string(value)}\n"
-                     for key, value in constants.items())
-    return client.register_script(header + (LUA_DIR / f"{name}.lua").read_text())
-
-
-def _lua_string(value: str) -> str:
-    if not set(value) <= SAFE_CHARS:
-        raise ValueError(f"unsafe characters in {value!r}")
-    return f"'{value}'"
-
-
 class ReadyNotices:
     """Wakes local lease waiters when a slot of their country becomes ready (a pub/sub message), so a
     waiting lease sleeps on an event instead of polling Redis."""
@@ -171,13 +153,13 @@ class EgressPool:
         self._plans: dict[tuple[str, ...], tuple[list[str], gevent.lock.Semaphore]] = {}
         self._counts: dict[str, int] = {}
         channel = self.keys.channel
-        self._lease = _script(client, "lease", LEASE_MS=policy.lease_ms)
-        self._lease_one = _script(client, "lease_one", LEASE_MS=policy.lease_ms)
-        self._release = _script(client, "release", FAIL_THRESHOLD=policy.fail_threshold, CHANNEL=channel,
+        self._lease = register_script(client, "lease", LEASE_MS=policy.lease_ms)
+        self._lease_one = register_script(client, "lease_one", LEASE_MS=policy.lease_ms)
+        self._release = register_script(client, "release", FAIL_THRESHOLD=policy.fail_threshold, CHANNEL=channel,
                                 QUARANTINE_MS=policy.quarantine_ms, QUARANTINE_MAX_MS=policy.quarantine_max_ms)
-        self._recover = _script(client, "recover", CHANNEL=channel)
-        self._ensure = _script(client, "ensure", CHANNEL=channel)
-        self._drop = _script(client, "drop")
+        self._recover = register_script(client, "recover", CHANNEL=channel)
+        self._ensure = register_script(client, "ensure", CHANNEL=channel)
+        self._drop = register_script(client, "drop")
 
     # -- leasing -------------------------------------------------------------------------------------------
 

@@ -85,3 +85,87 @@ LIMIT %(limit)s;
 SELECT outcome, count(*) FROM traces
 WHERE (%(offer_id)s::uuid IS NULL OR offer_id = %(offer_id)s::uuid)
 GROUP BY outcome;
+
+-- name: trackier_call_insert
+INSERT INTO trackier_calls (method, path, status, ms, attempt, error, offer_id, pair_id)
+VALUES (%(method)s, %(path)s, %(status)s, %(ms)s, %(attempt)s, %(error)s, %(offer_id)s, %(pair_id)s);
+
+-- name: trackier_calls_recent
+SELECT called_at, method, path, status, ms, attempt, error, offer_id, pair_id
+FROM trackier_calls ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: pairs_for_offer
+SELECT * FROM pairs WHERE offer_id = %(offer_id)s ORDER BY pair_index;
+
+-- name: pair_get
+SELECT * FROM pairs WHERE offer_id = %(offer_id)s AND pair_index = %(pair_index)s;
+
+-- name: pair_by_id
+SELECT * FROM pairs WHERE id = %(id)s;
+
+-- name: pair_by_token_hash
+SELECT * FROM pairs WHERE token_hash = %(token_hash)s;
+
+-- name: pair_by_campaign
+SELECT * FROM pairs WHERE url1_campaign_id = %(campaign_id)s OR url2_campaign_id = %(campaign_id)s
+ORDER BY (url1_campaign_id = %(campaign_id)s) DESC, id LIMIT 1;
+
+-- name: pair_insert_partial
+INSERT INTO pairs (offer_id, pair_index, name, url2_campaign_id, webhook_token, token_hash)
+VALUES (%(offer_id)s, %(pair_index)s, %(name)s, %(url2_campaign_id)s, %(webhook_token)s, %(token_hash)s)
+RETURNING *;
+
+-- name: pair_complete
+UPDATE pairs SET url1_campaign_id = %(url1_campaign_id)s, template = %(template)s WHERE id = %(id)s RETURNING *;
+
+-- name: pair_change
+UPDATE pairs SET name = coalesce(%(name)s, name), enabled = coalesce(%(enabled)s, enabled)
+WHERE offer_id = %(offer_id)s AND pair_index = %(pair_index)s RETURNING *;
+
+-- name: pair_record_update
+UPDATE pairs SET update_count = update_count + 1, sub_id_values = %(sub_id_values)s, last_update_at = now(),
+    last_update_ms = %(ms)s
+WHERE id = %(id)s;
+
+-- name: event_receive
+WITH event AS (
+    INSERT INTO webhook_events (route, offer_id, pair_id, click_id, campaign_id, params, client_addr, force_update,
+                                status)
+    VALUES (%(route)s, %(offer_id)s, %(pair_id)s, %(click_id)s, %(campaign_id)s, %(params)s, %(client_addr)s,
+            %(force_update)s, %(status)s)
+    RETURNING id
+), counted AS (
+    UPDATE pairs SET webhook_count = webhook_count + 1, last_webhook_at = now() WHERE id = %(pair_id)s
+)
+SELECT id FROM event;
+
+-- name: event_claim
+UPDATE webhook_events SET status = 'processing', claimed_at = now(), attempts = attempts + 1
+WHERE id = %(id)s AND (status = 'pending'
+    OR (status = 'processing' AND claimed_at < now() - make_interval(secs => %(processing_s)s)))
+RETURNING id;
+
+-- name: event_finish
+UPDATE webhook_events SET status = %(status)s, processed_at = now(), trace_ms = %(trace_ms)s,
+    update_ms = %(update_ms)s, sub_id_values = %(sub_id_values)s, error = %(error)s
+WHERE id = %(id)s;
+
+-- name: event_get
+SELECT * FROM webhook_events WHERE id = %(id)s;
+
+-- name: events_stale
+SELECT id FROM webhook_events
+WHERE (status = 'pending' AND received_at < now() - make_interval(secs => %(pending_s)s))
+   OR (status = 'processing' AND claimed_at < now() - make_interval(secs => %(processing_s)s))
+ORDER BY received_at LIMIT %(limit)s;
+
+-- name: events_give_up
+UPDATE webhook_events SET status = 'failed', processed_at = now(),
+    error = coalesce(error, 'gave up after ' || attempts || ' attempts')
+WHERE status IN ('pending', 'processing') AND attempts >= %(max_attempts)s
+  AND received_at < now() - make_interval(secs => %(pending_s)s);
+
+-- name: events_by_status
+SELECT status, count(*) FROM webhook_events
+WHERE (%(offer_id)s::uuid IS NULL OR offer_id = %(offer_id)s::uuid)
+GROUP BY status;

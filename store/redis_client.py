@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import gevent.queue
@@ -13,6 +15,8 @@ from redis.retry import Retry
 from store.errors import StoreUnavailable
 
 T = TypeVar("T")
+LUA_DIR = Path(__file__).parent / "lua"
+SAFE_CHARS = set(string.ascii_letters + string.digits + ":_.-{}")
 
 
 def connect(url: str, *, max_connections: int, timeout_s: float, connect_timeout_s: float,
@@ -48,3 +52,17 @@ def available(call: Callable[[], T]) -> T:
         return call()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreUnavailable(f"Redis: {exc}") from exc
+
+
+def register_script(client: redis.Redis, name: str, **constants: int | str):
+    """Register `lua/<name>.lua` once (EVALSHA on each call, reloaded after a Redis restart), with `constants`
+    defined as locals ahead of it: fewer ARGV to encode per call; different constants, a different script."""
+    header = "".join(f"local {key} = {value if isinstance(value, int) else _lua_string(value)}\n"
+                     for key, value in constants.items())
+    return client.register_script(header + (LUA_DIR / f"{name}.lua").read_text())
+
+
+def _lua_string(value: str) -> str:
+    if not set(value) <= SAFE_CHARS:
+        raise ValueError(f"unsafe characters in {value!r}")
+    return f"'{value}'"

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import gevent.pool
 import psycopg
 import pytest
 import redis
 
-from gateway import wsgiserver
+from gateway import egress, wsgiserver
 from gateway.app import build_app
 from gateway.config import ProviderSettings, Secret, Settings
 from gateway.runtime import Runtime
@@ -25,6 +26,7 @@ from loadtest.chains import ChainServer
 from loadtest.proxies import ProxyServer, ProxyStats
 from store import migrate
 from store.embedded import EmbeddedStores
+from tests import helpers
 from tests.helpers import database_url_for
 
 
@@ -47,32 +49,44 @@ def store_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreUrls]:
         yield StoreUrls(redis_url or stores.redis_url, postgres_url or stores.postgres_url, embedded=True)
 
 
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
-def pg_template(store_urls: StoreUrls) -> Iterator[str]:
+def dropper(store_urls: StoreUrls) -> Iterator[gevent.pool.Pool]:
+    """Drops finished tests' databases in the background (a drop costs a checkpoint); all done by the end."""
+    pool = gevent.pool.Pool(2)
+    yield pool
+    pool.join(timeout=120, raise_error=True)
+
+
+@pytest.fixture(scope="session")
+def pg_template(store_urls: StoreUrls, dropper: gevent.pool.Pool) -> Iterator[str]:
     """A migrated database that every test's database is cloned from."""
     name = f"gwtest_tpl_{os.getpid()}"
+    _drop(store_urls.postgres, name)
     with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.execute(f'CREATE DATABASE "{name}"')
     with psycopg.connect(database_url_for(store_urls.postgres, name)) as conn:
         migrate.migrate(conn)
     yield name
-    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    dropper.join(timeout=120, raise_error=True)
+    _drop(store_urls.postgres, name)
 
 
 _databases = itertools.count(1)
 
 
 @pytest.fixture
-def database_url(store_urls: StoreUrls, pg_template: str) -> Iterator[str]:
+def database_url(store_urls: StoreUrls, pg_template: str, dropper: gevent.pool.Pool) -> Iterator[str]:
     """A database of this test's own, with every migration applied."""
     name = f"gwtest_{os.getpid()}_{next(_databases)}"
     with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     yield database_url_for(store_urls.postgres, name)
-    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    dropper.spawn(_drop, store_urls.postgres, name)
 
 
 @pytest.fixture
@@ -180,3 +194,30 @@ def cli(settings: Settings, tmp_path: Path):
         return result
 
     return run
+
+
+@pytest.fixture
+def make_gateway(make_runtime, proxies):
+    """Gateways served in this process on this test's stores: the local SOCKS5 proxy as provider `luna` with
+    `slots` slots in us, private addresses allowed (the chains are on loopback), no cooldown."""
+    servers = []
+
+    def make(slots: int = 5, **changes) -> helpers.Gateway:
+        changes = {"tracing__allow_private": True, "pool__cooldown_s": 0.0,
+                   "providers": {"luna": helpers.provider_for(proxies["socks5"])}, **changes}
+        rt = make_runtime(**changes)
+        egress.provision(rt, "luna", {"us": slots})
+        rt.pool.notices.start()
+        rt.offer_cache.subscription.start()
+        servers.append(wsgiserver.start(build_app(rt)))
+        return helpers.Gateway(rt, f"http://127.0.0.1:{servers[-1].server_port}")
+
+    yield make
+    for server in servers:
+        server.stop(timeout=1)
+
+
+@pytest.fixture
+def gateway(make_gateway) -> helpers.Gateway:
+    """A gateway with 5 slots (see make_gateway)."""
+    return make_gateway()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psutil
+import requests
 
+from gateway.config import ProviderSettings, Secret
+from gateway.runtime import Runtime
 from loadtest.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,3 +81,37 @@ def cli_env(settings, tmp_path: Path) -> dict[str, str]:
     for name, provider in settings.providers.items():
         env[f"GATEWAY_PROVIDER_{name.upper()}_PASSWORD"] = provider.password.reveal()
     return env
+
+
+@dataclass
+class Gateway:
+    rt: Runtime
+    url: str
+
+    def click(self, slug: str, query: dict | str = "", method: str = "GET", **headers: str) -> requests.Response:
+        qs = query if isinstance(query, str) else urlencode(query)
+        headers.setdefault("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36")
+        return requests.request(method, f"{self.url}/c/{slug}?{qs}", headers=headers, allow_redirects=False,
+                                timeout=30)
+
+    def raw(self, path: str) -> http.client.HTTPResponse:
+        """GET `path` byte for byte (requests would re-quote a malformed escape before sending it)."""
+        host, port = urlsplit(self.url).hostname, urlsplit(self.url).port
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        conn.putheader("User-Agent", "Mozilla/5.0 Chrome/131")
+        conn.endheaders()
+        return conn.getresponse()
+
+    def records(self, count: int) -> list[dict]:
+        """The trace records, once `count` were submitted and written."""
+        assert self.rt.records.wait_submitted(count, 30)
+        assert self.rt.records.flush(10)
+        return self.rt.traces.recent(limit=500)
+
+
+def provider_for(proxy) -> ProviderSettings:
+    host, port = proxy.address
+    return ProviderSettings(host=host, port=port, scheme="socks5h", username="acct",
+                            username_template="user-{username}-region-{country}-sessid-{session}",
+                            password=Secret(proxy.password))

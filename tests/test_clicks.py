@@ -2,79 +2,18 @@
 
 from __future__ import annotations
 
-import http.client
 import time
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import gevent
 import pytest
 import requests
 
-from gateway import egress, offers, wsgiserver
-from gateway.app import build_app
-from gateway.config import ProviderSettings, Secret
+from gateway import offers
 from gateway.runtime import Runtime
 from loadtest.chains import chain
 from tests.conftest import ADMIN_TOKEN
-
-
-@dataclass
-class Gateway:
-    rt: Runtime
-    url: str
-
-    def click(self, slug: str, query: dict | str = "", method: str = "GET", **headers: str) -> requests.Response:
-        qs = query if isinstance(query, str) else urlencode(query)
-        headers.setdefault("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36")
-        return requests.request(method, f"{self.url}/c/{slug}?{qs}", headers=headers, allow_redirects=False,
-                                timeout=30)
-
-    def raw(self, path: str) -> http.client.HTTPResponse:
-        """GET `path` byte for byte (requests would re-quote a malformed escape before sending it)."""
-        host, port = urlsplit(self.url).hostname, urlsplit(self.url).port
-        conn = http.client.HTTPConnection(host, port, timeout=10)
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        conn.putheader("User-Agent", "Mozilla/5.0 Chrome/131")
-        conn.endheaders()
-        return conn.getresponse()
-
-    def records(self, count: int) -> list[dict]:
-        """The trace records, once `count` were submitted and written."""
-        assert self.rt.records.wait_submitted(count, 30)
-        assert self.rt.records.flush(10)
-        return self.rt.traces.recent(limit=500)
-
-
-def provider_for(proxy) -> ProviderSettings:
-    host, port = proxy.address
-    return ProviderSettings(host=host, port=port, scheme="socks5h", username="acct",
-                            username_template="user-{username}-region-{country}-sessid-{session}",
-                            password=Secret(proxy.password))
-
-
-@pytest.fixture
-def make_gateway(make_runtime, proxies):
-    servers = []
-
-    def make(slots: int = 5, **changes) -> Gateway:
-        changes = {"tracing__allow_private": True, "pool__cooldown_s": 0.0,
-                   "providers": {"luna": provider_for(proxies["socks5"])}, **changes}
-        rt = make_runtime(**changes)
-        egress.provision(rt, "luna", {"us": slots})
-        rt.pool.notices.start()
-        rt.offer_cache.subscription.start()
-        servers.append(wsgiserver.start(build_app(rt)))
-        return Gateway(rt, f"http://127.0.0.1:{servers[-1].server_port}")
-
-    yield make
-    for server in servers:
-        server.stop(timeout=1)
-
-
-@pytest.fixture
-def gateway(make_gateway) -> Gateway:
-    return make_gateway()
+from tests.helpers import Gateway
 
 
 def offer(gw: Gateway, slug: str = "shoes", **fields) -> None:

@@ -89,8 +89,8 @@ def test_a_failing_migration_leaves_nothing_half_applied(empty_database, tmp_pat
 
 OFFER = ("INSERT INTO offers (slug, name, tracking_url, country) VALUES (%s, 'Offer', 'https://t.example/', 'us') "
          "RETURNING id")
-PAIR = ("INSERT INTO pairs (offer_id, pair_index, url1_campaign_id, url2_campaign_id, webhook_token, template) "
-        "VALUES (%s, %s, '1', '2', %s, 't')")
+PAIR = ("INSERT INTO pairs (offer_id, pair_index, url1_campaign_id, url2_campaign_id, webhook_token, template, "
+        "token_hash) VALUES (%s, %s, '1', '2', %s, 't', sha256(convert_to(%s, 'UTF8')))")
 
 
 @pytest.mark.parametrize(("statement", "error"), [
@@ -110,16 +110,19 @@ def test_schema_constraints(database_url, statement, error):
     token = "t" * 32
     with psycopg.connect(database_url) as conn:
         offer = conn.execute(OFFER, ("shop",)).fetchone()[0]
-        conn.execute(PAIR, (offer, 1, token))
+        def pair(index: int, value: str, offer_id=offer):
+            return conn.execute(PAIR, (offer_id, index, value, value))
+
+        pair(1, token)
         actions = {
             "dup_slug": lambda: conn.execute(OFFER, ("shop",)),
             "bad_slug": lambda: conn.execute(OFFER, ("Bad Slug!",)),
-            "pair_index_0": lambda: conn.execute(PAIR, (offer, 0, "a" * 32)),
-            "pair_index_21": lambda: conn.execute(PAIR, (offer, 21, "a" * 32)),
-            "dup_pair_index": lambda: conn.execute(PAIR, (offer, 1, "a" * 32)),
-            "dup_token": lambda: conn.execute(PAIR, (offer, 2, token)),
-            "short_token": lambda: conn.execute(PAIR, (offer, 2, "short")),
-            "orphan_pair": lambda: conn.execute(PAIR, ("00000000-0000-0000-0000-000000000000", 2, "b" * 32)),
+            "pair_index_0": lambda: pair(0, "a" * 32),
+            "pair_index_21": lambda: pair(21, "a" * 32),
+            "dup_pair_index": lambda: pair(1, "a" * 32),
+            "dup_token": lambda: pair(2, token),
+            "short_token": lambda: pair(2, "short"),
+            "orphan_pair": lambda: pair(2, "b" * 32, "00000000-0000-0000-0000-000000000000"),
             "offer_without_url": lambda: conn.execute(
                 "INSERT INTO offers (slug, name, country) VALUES ('x', 'X', 'us')"),
             "bad_egress_scheme": lambda: conn.execute(

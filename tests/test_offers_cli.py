@@ -59,7 +59,7 @@ def test_traces_tail_prints_the_newest_traces(cli, runtime):
 
 def test_the_demo_lands_on_the_landing_page_with_gclid_and_clickid(tmp_path):
     """`gateway demo` on a fresh data dir prints a click URL that, followed like a browser, ends on the demo
-    landing page with the inbound gclid and the chain's clickid."""
+    landing page with the inbound gclid and the chain's clickid; its printed postback is accepted."""
     env = clean_env(GATEWAY_SERVER_DATA_DIR=str(tmp_path))
     demo = ServiceProcess(gateway_command("demo", "--port", "0"), env, REPO)
     try:
@@ -72,6 +72,9 @@ def test_the_demo_lands_on_the_landing_page_with_gclid_and_clickid(tmp_path):
         assert params["gclid"] == "TEST-GCLID-123" and re.fullmatch(r"[0-9a-f]{12}", params["clickid"])
         assert "to" not in params
         assert [r.status_code for r in landing.history] == [302]  # the gateway did the hopping
+        postback = demo.wait_for(re.compile(r"postback:  curl '(\S+)'"), 5).group(1)
+        answer = requests.get(postback, timeout=30).json()
+        assert (answer["status"], answer["pair"]) == ("accepted", 1)
         assert demo.terminate(30) == 0
     finally:
         demo.kill()

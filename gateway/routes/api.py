@@ -10,7 +10,7 @@ from typing import Any
 from bottle import Bottle, request, response
 
 from gateway.auth import admin_token, bearer_matches
-from gateway.routes import api_offers, api_pool
+from gateway.routes import api_offers, api_pairs, api_pool
 from gateway.routes.jsonapi import error, json_api
 from gateway.runtime import Runtime
 
@@ -41,6 +41,7 @@ def build(rt: Runtime) -> Callable:
     app.install(json_api)
     api_pool.register(app, rt)
     api_offers.register(app, rt)
+    api_pairs.register(app, rt)
     return with_headers(app, HEADERS)
 
 

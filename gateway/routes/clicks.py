@@ -12,7 +12,7 @@ import logging
 
 from bottle import Bottle, HTTPResponse, request
 
-from gateway import clicks
+from gateway import clicks, params
 from gateway.runtime import Runtime
 from store.errors import StoreError
 
@@ -58,8 +58,8 @@ def build(rt: Runtime) -> Bottle:
     def click(slug: str | None) -> HTTPResponse:
         """`slug` from the path, or (None) from the query's `offer` parameter."""
         try:
-            pairs = clicks.parse_query(request.environ.get("QUERY_STRING", ""), limit)
-        except clicks.BadClick as exc:
+            pairs = params.parse_query(request.environ.get("QUERY_STRING", ""), limit)
+        except params.BadQuery as exc:
             return page(exc.status, "Bad request", str(exc))
         if slug is None:
             slug = next((value for name, value in pairs if name == "offer"), None)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bottle import HTTPResponse, request
 
-from gateway.errors import ValidationError
+from gateway.errors import GatewayError, ValidationError
 from store.errors import Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ def json_api(callback: Callable) -> Callable:
             raise
         except ValidationError as exc:
             return error(400, "invalid", exc.message, field=exc.field)
+        except GatewayError as exc:
+            return error(exc.status, exc.code, str(exc))
         except Exception as exc:
             for kind, status, code in FAILURES:
                 if isinstance(exc, kind):

@@ -1,0 +1,163 @@
+"""Pair updates: what an accepted postback sets in motion, off the request, in a bounded pool per process.
+
+For each event: claim it (so no two workers or processes run it), then skip it when it repeats a recent
+(pair, click_id) (`duplicate`), when the pair was updated within the offer's `update_interval_s` and
+`force_update` is not set (`throttled`), or when an update of the pair is running (`coalesced`: that update
+runs exactly once more afterwards). The last two are one atomic decision in Redis, shared by all processes.
+Otherwise: lease a slot, trace the offer's chain, map what it handed out
+to p1..p10 by the offer's sub-id mapping, push them into the pair's URL2 campaign (`subIdOverride`), and
+count the update on the pair. Events left unprocessed (a full queue, a process that died) are picked up by
+maintenance.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.event
+import gevent.queue
+
+from gateway import params, pool, tracing
+from gateway.records import TraceRecord
+from gateway.runtime import Runtime
+from gateway.trackier import TrackierError
+from store.errors import StoreError
+from store.offers import Offer
+from store.pairs import Pair
+from store.pool import NoEgress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    status: str  # updated | failed | duplicate | throttled | coalesced | skipped
+    error: str | None = None
+    trace_ms: int | None = None
+    update_ms: int | None = None
+    sub_id_values: dict | None = field(default=None)
+
+
+def sub_ids(mapping: dict, handed_out: list[tuple[str, str]]) -> dict[str, str]:
+    """p1..p10 values by the offer's mapping (pN -> parameter name), from what the chain handed out."""
+    values = dict(handed_out)
+    return {key: values[name] for key, name in mapping.items() if values.get(name)}
+
+
+class PairUpdater:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.queue: gevent.queue.Queue = gevent.queue.Queue(rt.settings.webhooks.queue)
+        self.workers: list[gevent.Greenlet] = []
+        self.pending = 0
+        self._idle = gevent.event.Event()
+        self._idle.set()
+
+    def submit(self, event_id: int) -> bool:
+        """Queue an event; False when the queue is full (maintenance picks the event up later)."""
+        try:
+            self.queue.put_nowait(event_id)
+        except gevent.queue.Full:
+            return False
+        self.pending += 1
+        self._idle.clear()
+        return True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every queued event has been processed (or `timeout`)."""
+        return self._idle.wait(timeout)
+
+    def start(self) -> None:
+        for _ in range(self.rt.settings.webhooks.workers):
+            worker = gevent.spawn(self._work)
+            worker.link_exception(lambda g: log.error("pair update worker crashed: %r", g.exception))
+            self.workers.append(worker)
+
+    def stop(self) -> None:
+        gevent.killall(self.workers)
+        self.workers = []
+
+    def _work(self) -> None:
+        while True:
+            event_id = self.queue.get()
+            try:
+                self.process(event_id)
+            except StoreError as exc:
+                log.warning("postback %s not processed now (%s); maintenance retries it", event_id, exc)
+            finally:
+                self.pending -= 1
+                if not self.pending:
+                    self._idle.set()
+
+    def process(self, event_id: int) -> str:
+        """Run one event to its end; its final status (`gone` when another worker had it)."""
+        timeout = self.rt.settings.webhooks.processing_timeout_s
+        if not self.rt.events.claim(event_id, timeout):
+            return "gone"
+        event = self.rt.events.get(event_id)
+        pair = self.rt.pairs.by_id(event["pair_id"]) if event["pair_id"] else None
+        offer = self.rt.offers.find(str(event["offer_id"])) if event["offer_id"] else None
+        if pair is None or offer is None:
+            outcome = Outcome("failed", "the pair or offer no longer exists")
+        else:
+            outcome = self._decide(event, offer, pair)
+        self.rt.events.finish(event_id, outcome.status, trace_ms=outcome.trace_ms, update_ms=outcome.update_ms,
+                              sub_id_values=outcome.sub_id_values, error=outcome.error)
+        self.rt.metrics.pair_updates.labels(outcome.status).inc()
+        return outcome.status
+
+    def _decide(self, event: dict, offer: Offer, pair: Pair) -> Outcome:
+        guards = self.rt.pair_guards
+        if event["click_id"] and not guards.first_time(pair.id, event["click_id"], event["id"]):
+            return Outcome("duplicate")
+        holder = f"{self.rt.identity}:{event['id']}"
+        claimed = guards.claim(pair.id, holder, event["force_update"])
+        if claimed != "run":
+            return Outcome(claimed)
+        fresh_ms = offer.update_interval_s * 1000
+        try:
+            outcome = self._update(event, offer, pair)
+            while guards.finish(pair.id, holder, fresh_ms if outcome.status == "updated" else 0):
+                outcome = self._update(event, offer, self.rt.pairs.by_id(pair.id) or pair)
+        except BaseException:
+            while guards.finish(pair.id, holder, 0):
+                pass  # let go of the pair entirely; the event stays unfinished and maintenance retries it
+            raise
+        return outcome
+
+    def _update(self, event: dict, offer: Offer, pair: Pair) -> Outcome:
+        started = time.monotonic()
+        holder = f"{self.rt.identity}:postback:{event['id']}"
+        try:
+            leased = pool.lease_slot(self.rt, [offer.country, *offer.fallback_countries],
+                                     self.rt.settings.webhooks.lease_wait_ms, holder)
+        except NoEgress:
+            return Outcome("failed", "no free egress slot")
+        url = params.fill(offer.tracking_url, list(event["params"].items()))
+        options = tracing.TraceOptions.from_settings(self.rt.settings.tracing, user_agent=offer.ua_profile)
+        result = pool.trace_through(self.rt, leased, url, options, offer.cooldown_s)
+        self._record_trace(event, offer, result)
+        trace_ms = round(result.total_ms)
+        if not result.ok:
+            return Outcome("failed", f"trace: {result.error}: {result.detail}"[:300], trace_ms)
+        values = sub_ids(offer.sub_id_mapping, params.chain_params([hop.url for hop in result.hops]))
+        if not values:
+            return Outcome("failed", "the chain handed out none of the mapped parameters", trace_ms)
+        pushed = time.monotonic()
+        try:
+            self.rt.trackier.set_sub_ids(pair.url2_campaign_id, values, offer_id=offer.id, pair_id=pair.id)
+        except TrackierError as exc:
+            return Outcome("failed", str(exc)[:300], trace_ms, sub_id_values=values)
+        update_ms = round((time.monotonic() - pushed) * 1000)
+        self.rt.pairs.record_update(pair.id, values, round((time.monotonic() - started) * 1000))
+        return Outcome("updated", None, trace_ms, update_ms, values)
+
+    def _record_trace(self, event: dict, offer: Offer, result: tracing.TraceResult) -> None:
+        self.rt.records.submit(TraceRecord(
+            outcome="traced" if result.ok else "failed", offer_id=offer.id, offer_slug=offer.slug, source="postback",
+            webhook_event_id=event["id"], error=result.error, egress_id=result.egress_id,
+            inbound=[list(p) for p in event["params"].items()], params=[list(p) for p in result.params],
+            hops=[vars(hop) for hop in result.hops], final_url=result.final_url, trace_ms=round(result.total_ms)))

@@ -1,0 +1,228 @@
+"""Trackier: the API client against the fake, campaign pairs (create, resume, limits), stats and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+import requests
+
+from gateway import offers, pairs
+from gateway.config import Secret, TrackierSettings
+from gateway.errors import ValidationError
+from gateway.trackier import TrackierClient, TrackierError, api_root
+from loadtest.trackier import FakeTrackier
+from tests.conftest import ADMIN_TOKEN
+
+
+@pytest.fixture
+def fake():
+    server = FakeTrackier().start()
+    yield server
+    server.stop()
+
+
+def trackier_settings(fake: FakeTrackier, **changes) -> dict:
+    return {"trackier__base_url": fake.url, "trackier__api_key": Secret(fake.api_key), "trackier__advertiser_id": "7",
+            "trackier__publisher_id": "3", "trackier__click_domain": "track.example",
+            "trackier__public_base_url": "https://gw.example", "trackier__create_pacing_ms": 0,
+            "trackier__max_retries": 2, **changes}
+
+
+@pytest.fixture
+def tracked(make_gateway, fake, chains):
+    """A gateway wired to the fake Trackier, with offer `shop` whose chain hands out gclid and clickid."""
+    gw = make_gateway(slots=10, **trackier_settings(fake))
+    offers.create(gw.rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/lp?ref=a",
+                          "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
+    return gw
+
+
+def client(fake: FakeTrackier, calls: list | None = None, **changes) -> TrackierClient:
+    settings = TrackierSettings(**{"base_url": fake.url, "api_key": Secret(fake.api_key), "max_retries": 3,
+                                   **changes})
+    return TrackierClient(settings, (calls if calls is not None else []).append, sleep=lambda s: None)
+
+
+def test_base_url_with_or_without_v2_never_doubles_it(fake):
+    """`https://api.trackier.com`, `.../v2` and `.../v2/` all call `/v2/...` exactly once."""
+    assert api_root("https://api.trackier.com/v2/") == api_root("https://api.trackier.com") == "https://api.trackier.com"
+    for base in (fake.url, fake.url + "/v2", fake.url + "/v2/"):
+        assert client(fake, base_url=base).check() == 1
+    assert [c.path for c in fake.calls] == ["/v2/advertisers"] * 3
+
+
+def test_campaigns_are_created_read_and_overridden_in_v2_shapes(fake):
+    """The id comes back from campaign.id; subIdOverride carries only non-empty values."""
+    api = client(fake)
+    campaign_id = api.create_campaign({"title": "T", "url": "https://lp.example/?a={p1}", "status": "active",
+                                       "advertiserId": 7, "currency": "USD", "device": "all"})
+    api.set_sub_ids(campaign_id, {"p1": "G", "p2": "", "p5": "C"})
+    assert fake.calls[-1].body == {"subIdOverride": {"p1": "G", "p5": "C"}}
+    assert api.get_campaign(campaign_id)["subIdOverride"] == {"p1": "G", "p5": "C"}
+
+
+def test_429_and_5xx_are_retried_honouring_retry_after_and_every_attempt_is_logged(fake):
+    """429 (with Retry-After) and 5xx are retried with backoff; each attempt is logged without the key."""
+    calls, slept = [], []
+    api = TrackierClient(TrackierSettings(base_url=fake.url, api_key=Secret(fake.api_key), max_retries=3),
+                         calls.append, sleep=slept.append)
+    fake.fail_next(429, retry_after="7")
+    fake.fail_next(503)
+    assert api.check() == 1
+    assert [c["status"] for c in calls] == [429, 503, 200]
+    assert [c["attempt"] for c in calls] == [1, 2, 3]
+    assert slept[0] == 7.0 and 0.4 <= slept[1] <= 1.3
+    assert fake.api_key not in json.dumps(calls, default=str)
+
+
+def test_client_errors_are_not_retried_and_retries_give_up(fake):
+    """A 400 fails at once with Trackier's own words; endless 500s fail after max_retries."""
+    api = client(fake)
+    with pytest.raises(TrackierError, match="title: title is required"):
+        api.create_campaign({"url": "https://x.example/"})
+    assert len(fake.calls) == 1
+    fake.fail_next(500, count=10)
+    with pytest.raises(TrackierError, match="500"):
+        api.check()
+    assert len(fake.calls) == 1 + 4
+
+
+def test_a_wrong_key_is_refused(fake):
+    """`trackier check` fails clearly with a wrong key."""
+    settings = TrackierSettings(base_url=fake.url, api_key=Secret("wrong"), max_retries=0)
+    with pytest.raises(TrackierError, match="401"):
+        TrackierClient(settings).check()
+
+
+@pytest.mark.parametrize("count", [1, 3, 20])
+def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fake, count):
+    """Each pair gets a URL2 campaign (final URL path + name={pN}), a URL1 campaign, an unguessable token, a
+    webhook URL and a Google Ads template nesting URL2's click link (with {lpurl}) in URL1's."""
+    report = pairs.create(tracked.rt, "shop", count)
+    assert report.created == list(range(1, count + 1)) and report.pairs_total == count
+    rows = tracked.rt.pairs.for_offer(tracked.rt.offers.get("shop").id)
+    assert len({p.webhook_token for p in rows}) == count and all(len(p.webhook_token) >= 32 for p in rows)
+    first = rows[0]
+    url2 = fake.campaigns[int(first.url2_campaign_id)]
+    assert url2["url"] == ("https://shop.example/lp?gclid={p1}&fbclid={p2}&msclkid={p3}&ttclid={p4}&clickid={p5}"
+                           "&utm_source={p6}&utm_medium={p7}&utm_campaign={p8}&custom1={p9}&custom2={p10}")
+    assert url2["convTracking"] == "iframe_https" and url2["advertiserId"] == 7
+    assert fake.campaigns[int(first.url1_campaign_id)]["convTracking"] == "postback"
+    template = urlsplit(first.template)
+    assert (template.netloc, parse_qs(template.query)["campaign_id"]) == ("track.example", [first.url1_campaign_id])
+    inner = parse_qs(template.query)["url"][0]
+    assert inner.startswith(f"https://track.example/click?campaign_id={first.url2_campaign_id}&pub_id=3")
+    assert inner.endswith("&lpurl={lpurl}") and "{lpurl}" in first.template
+    assert unquote(parse_qs(urlsplit(inner).query)["url"][0]) == url2["url"]
+    view = pairs.view(tracked.rt, first)
+    assert view["webhook_url"] == (f"https://gw.example/webhooks/trackier?token={first.webhook_token}"
+                                   "&campaign_id={campaign_id}&click_id={click_id}")
+    assert len(fake.calls_to("POST", "/v2/campaigns")) == 2 * count
+
+
+def test_more_than_20_pairs_is_refused_and_creates_nothing(tracked, fake):
+    """Asking for 21, or for more than the offer has room for, is a 400 and calls Trackier not once."""
+    with pytest.raises(ValidationError, match="would exceed 20"):
+        pairs.create(tracked.rt, "shop", 21)
+    pairs.create(tracked.rt, "shop", 19)
+    calls = len(fake.calls)
+    with pytest.raises(ValidationError):
+        pairs.create(tracked.rt, "shop", 2)
+    assert len(fake.calls) == calls
+    assert pairs.create(tracked.rt, "shop", 1).pairs_total == 20
+
+
+@pytest.mark.parametrize(("after", "kept_partial"), [(4, False), (5, True)])
+def test_a_failure_keeps_the_pairs_before_it_and_a_new_run_continues(tracked, fake, after, kept_partial):
+    """Trackier failing at pair 3 (its URL2, or its URL1 once URL2 exists) keeps pairs 1-2 (and 3's URL2); the
+    next run completes pair 3 first, creating no campaign twice."""
+    fake.fail_next(500, count=10, path="/v2/campaigns", after=after)
+    with pytest.raises(pairs.PairCreationFailed) as info:
+        pairs.create(tracked.rt, "shop", 5)
+    assert (info.value.failed_at, info.value.created) == (3, [1, 2])
+    offer_id = tracked.rt.offers.get("shop").id
+    rows = tracked.rt.pairs.for_offer(offer_id)
+    assert [(p.pair_index, p.complete) for p in rows] == [(1, True), (2, True)] + ([(3, False)] if kept_partial else [])
+    fake.faults.clear()
+    report = pairs.create(tracked.rt, "shop", 3)
+    assert report.created == [3, 4, 5] and report.pairs_total == 5
+    assert all(p.complete for p in tracked.rt.pairs.for_offer(offer_id))
+    assert len(fake.campaigns) == 10
+
+
+def test_an_empty_final_url_is_found_by_tracing_the_offer(tracked, chains):
+    """Without a final_url the pairs use where the tracking URL's chain ends, and the offer keeps it."""
+    offers.create(tracked.rt, {"slug": "bare", "name": "Bare", "country": "us",
+                               "tracking_url": f"{chains.url()}/r/302?to=%2Fland%3Fsku%3D9"})
+    pairs.create(tracked.rt, "bare", 1)
+    assert tracked.rt.offers.get("bare").final_url == f"{chains.url()}/land?sku=9"
+
+
+def test_missing_trackier_settings_are_named(make_gateway, fake):
+    """Creating pairs without [trackier] settings names the missing key."""
+    gw = make_gateway(**trackier_settings(fake, trackier__click_domain=""))
+    offers.create(gw.rt, {"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
+                          "final_url": "https://lp.example/"})
+    with pytest.raises(ValidationError, match=r"\[trackier\] click_domain"):
+        pairs.create(gw.rt, "x", 1)
+
+
+def test_csv_export_is_formula_safe(tracked):
+    """The CSV has a row per pair; a cell starting with = + - @ is escaped."""
+    pairs.create(tracked.rt, "shop", 2)
+    pairs.change(tracked.rt, "shop", 2, {"name": "=HYPERLINK(\"http://evil\")"})
+    rows = list(csv.reader(io.StringIO(pairs.export_csv(tracked.rt, "shop"))))
+    assert rows[0] == list(pairs.CSV_COLUMNS)
+    assert [r[0] for r in rows[1:]] == ["1", "2"] and rows[2][1] == "'=HYPERLINK(\"http://evil\")"
+    assert pairs.safe_cell("-1+2") == "'-1+2" and pairs.safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert pairs.safe_cell("plain") == "plain"
+
+
+def test_pairs_over_the_api(tracked):
+    """Create, list, rename, disable (pair 1 refused), stats and CSV over /api/offers/{offer}/pairs."""
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    base = f"{tracked.url}/api/offers/shop"
+    assert api.post(f"{base}/pairs", json={"count": 21}, timeout=10).json()["error"]["field"] == "count"
+    created = api.post(f"{base}/pairs", json={"count": 2}, timeout=30)
+    assert created.status_code == 201 and created.json()["created"] == [1, 2]
+    listed = api.get(f"{base}/pairs", timeout=10).json()["pairs"]
+    assert [p["pair"] for p in listed] == [1, 2] and listed[0]["template"].startswith("https://track.example/")
+    assert api.patch(f"{base}/pairs/2", json={"name": "Search"}, timeout=10).json()["name"] == "Search"
+    assert api.delete(f"{base}/pairs/2", timeout=10).json()["enabled"] is False
+    refused = api.delete(f"{base}/pairs/1", timeout=10)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "conflict"
+    stats = api.get(f"{base}/stats", timeout=10).json()
+    assert (stats["pairs_total"], stats["pairs_enabled"], stats["webhooks"]) == (2, 1, 0)
+    exported = api.get(f"{base}/pairs.csv", timeout=10)
+    assert exported.headers["Content-Type"].startswith("text/csv") and exported.text.count("\n") == 3
+
+
+def test_pairs_from_the_command_line(tracked, fake, cli, settings):
+    """`pairs create|list|disable|enable|stats|export` and `trackier check` against the same stores."""
+    from tests.helpers import cli_env, run_gateway
+
+    env = cli_env(tracked.rt.settings, tracked.rt.settings.server.data_dir)
+    env["GATEWAY_TRACKIER_API_KEY"] = fake.api_key
+    for key, value in trackier_settings(fake).items():
+        if key != "trackier__api_key":
+            env[f"GATEWAY_TRACKIER_{key.split('__')[1].upper()}"] = str(value)
+
+    def run(*args: str, expect: int = 0):
+        result = run_gateway(*args, env=env)
+        assert result.returncode == expect, result.stdout + result.stderr
+        return result.stdout
+
+    assert "created pair(s) 1, 2 for shop" in run("pairs", "create", "shop", "--count", "2")
+    assert [p["pair"] for p in json.loads(run("pairs", "list", "shop", "--json"))] == [1, 2]
+    assert "pair 2 disabled" in run("pairs", "disable", "shop", "2")
+    run("pairs", "disable", "shop", "1", expect=1)
+    assert "pair 2 enabled" in run("pairs", "enable", "shop", "2")
+    assert "2/2 pairs enabled" in run("pairs", "stats", "shop")
+    assert run("pairs", "export", "shop").splitlines()[0] == ",".join(pairs.CSV_COLUMNS)
+    assert "sees 1 advertiser(s)" in run("trackier", "check")
+    assert fake.api_key not in run("pairs", "list", "shop")
