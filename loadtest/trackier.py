@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ class Call:
     path: str
     status: int
     body: dict | None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

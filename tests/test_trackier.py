@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -122,6 +123,17 @@ def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fa
     assert view["webhook_url"] == (f"https://gw.example/webhooks/trackier?token={first.webhook_token}"
                                    "&campaign_id={campaign_id}&click_id={click_id}")
     assert len(fake.calls_to("POST", "/v2/campaigns")) == 2 * count
+
+
+def test_campaign_creations_are_paced(make_gateway, fake):
+    """Consecutive campaign creations are at least create_pacing_ms apart."""
+    gw = make_gateway(**trackier_settings(fake, trackier__create_pacing_ms=150))
+    offers.create(gw.rt, {"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
+                          "final_url": "https://lp.example/"})
+    pairs.create(gw.rt, "x", 2)
+    times = [call.at for call in fake.calls_to("POST", "/v2/campaigns")]
+    assert len(times) == 4
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.14
 
 
 def test_more_than_20_pairs_is_refused_and_creates_nothing(tracked, fake):
