@@ -1,6 +1,12 @@
-"""Prometheus metrics of one gateway process, on a registry of its own (several apps may share a test process)."""
+"""Prometheus metrics of the gateway, on a registry of its own (several apps may share a test process).
+
+Under `serve --workers N` each worker writes its values to files in `PROMETHEUS_MULTIPROC_DIR` (set by the
+supervisor before the fork) and `/metrics`, whichever worker answers it, adds them up across workers.
+"""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -8,16 +14,26 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    Info,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
+    values,
 )
 
 from gateway import __version__
 
 disable_created_metrics()
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess_dir() -> str | None:
+    """The shared metrics directory of a pre-forked worker (switching this process to file-backed values)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory and not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.MultiProcessValue()
+    return directory
 
 
 class Metrics:
@@ -25,19 +41,23 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        Info("gateway", "Gateway build", registry=self.registry).info({"version": __version__})
+        self.shared_dir = _multiprocess_dir()
+        if not self.shared_dir:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        Gauge("gateway_build_info", "Gateway build", ["version"], registry=self.registry,
+              multiprocess_mode="max").labels(__version__).set(1)
         self.http_requests = Counter(
             "gateway_http_requests", "HTTP responses by status class", ["status"], registry=self.registry
         )
-        self.http_in_flight = Gauge("gateway_http_in_flight", "Requests being answered", registry=self.registry)
+        self.http_in_flight = Gauge("gateway_http_in_flight", "Requests being answered", registry=self.registry,
+                                    multiprocess_mode="livesum")
         self.store_up = Gauge("gateway_store_up", "1 when the store answered the last readiness check",
-                              ["store"], registry=self.registry)
+                              ["store"], registry=self.registry, multiprocess_mode="livemin")
         self.pool_slots = Gauge("gateway_pool_slots", "Egress slots by country and state (last maintenance tick)",
-                                ["country", "state"], registry=self.registry)
+                                ["country", "state"], registry=self.registry, multiprocess_mode="livemostrecent")
         self.pool_utilization = Gauge("gateway_pool_utilization", "Share of enabled slots not leasable now",
-                                      ["country"], registry=self.registry)
+                                      ["country"], registry=self.registry, multiprocess_mode="livemostrecent")
         self.leases = Counter("gateway_pool_leases", "Egress leases granted", ["country"], registry=self.registry)
         self.lease_wait = Histogram("gateway_pool_lease_wait_seconds", "Time spent waiting for a free slot",
                                     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -55,7 +75,7 @@ class Metrics:
                                        buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15),
                                        registry=self.registry)
         self.writer_queue = Gauge("gateway_record_queue", "Trace records waiting to be written",
-                                  registry=self.registry)
+                                  registry=self.registry, multiprocess_mode="livesum")
         self.writer_dropped = Counter("gateway_records_dropped", "Trace records dropped: the queue was full",
                                       registry=self.registry)
         self.writer_written = Counter("gateway_records_written", "Trace records written to PostgreSQL",
@@ -70,5 +90,9 @@ class Metrics:
                                          ["result"], registry=self.registry)
 
     def render(self) -> tuple[bytes, str]:
-        """The text exposition of every metric and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The text exposition of every metric (of every worker, when pre-forked) and its content type."""
+        if not self.shared_dir:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self.shared_dir)
+        return generate_latest(merged), CONTENT_TYPE_LATEST

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterable
 
 import gevent
@@ -83,31 +84,44 @@ def start_background(rt: Runtime) -> Callable[[], None]:
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,
           ready: Callable[[wsgiserver.WSGIServer], None] | None = None,
-          prepare: Callable[[Runtime], None] | None = None) -> int:
+          prepare: Callable[[Runtime], None] | None = None, workers: int | None = None) -> int:
     """Run until SIGTERM or SIGINT, then stop accepting, drain for `[server] drain_s` and leave the stores.
-    `prepare(rt)` runs once the stores are open, before the first request is accepted."""
+    `prepare(rt)` runs once the stores are open, before the first request is accepted. With more than one
+    worker a supervisor pre-forks them (see `prefork`)."""
     host = host or settings.server.host
     port = settings.server.port if port is None else port
+    workers = workers or settings.server.workers
+    if workers > 1:
+        from gateway import prefork
+
+        return prefork.supervise(settings, host, port, workers)
     with Runtime.open(settings) as rt:
         if prepare:
             prepare(rt)
-        tracker = InFlight(build_app(rt), rt)
-        server = wsgiserver.start(tracker, host, port, log=log if settings.server.access_log else None,
-                                  error_log=log)
-        stop_background = start_background(rt)
-        log.info("gateway listening on http://%s:%d (data dir %s)", host, server.server_port,
-                 settings.server.data_dir)
-        stop = gevent.event.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, stop.set)
-        if ready:
-            ready(server)
-        stop.wait()
-        log.info("stopping: no new connections, draining up to %.1fs", settings.server.drain_s)
-        server.close()
-        if not tracker.drain(settings.server.drain_s):
-            log.warning("drain timed out with %d request(s) still in flight", tracker.count)
-        server.stop(timeout=1)
-        stop_background()
+        return run(rt, (host, port), ready)
+
+
+def run(rt: Runtime, listener: tuple[str, int] | socket.socket,
+        ready: Callable[[wsgiserver.WSGIServer], None] | None = None) -> int:
+    """Serve on `listener` (an address, or a socket a supervisor bound) until SIGTERM or SIGINT, then drain."""
+    settings = rt.settings
+    tracker = InFlight(build_app(rt), rt)
+    server = wsgiserver.start(tracker, listener=listener, log=log if settings.server.access_log else None,
+                              error_log=log)
+    stop_background = start_background(rt)
+    host, port = server.address[:2]
+    log.info("gateway listening on http://%s:%d (data dir %s)", host, port, settings.server.data_dir)
+    stop = gevent.event.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, stop.set)
+    if ready:
+        ready(server)
+    stop.wait()
+    log.info("stopping: no new connections, draining up to %.1fs", settings.server.drain_s)
+    server.close()
+    if not tracker.drain(settings.server.drain_s):
+        log.warning("drain timed out with %d request(s) still in flight", tracker.count)
+    server.stop(timeout=1)
+    stop_background()
     log.info("stopped")
     return 0

@@ -21,10 +21,12 @@ class WSGIServer(pywsgi.WSGIServer):
         super().handle(sock, address)
 
 
-def start(app: Callable, host: str = "127.0.0.1", port: int = 0, **kwargs) -> WSGIServer:
-    """A started server for `app` (port 0: a free one; see `server_port`); handlers in a pool so that
-    `stop()` also ends idle keep-alive connections."""
+def start(app: Callable, host: str = "127.0.0.1", port: int = 0,
+          listener: tuple[str, int] | socket.socket | None = None, **kwargs) -> WSGIServer:
+    """A started server for `app` on `listener` (a bound socket or an address), else on host:port (port 0:
+    a free one; see `server_port`); handlers in a pool so that `stop()` also ends idle keep-alive
+    connections."""
     kwargs.setdefault("log", None)
-    server = WSGIServer((host, port), app, spawn=gevent.pool.Pool(), **kwargs)
+    server = WSGIServer(listener or (host, port), app, spawn=gevent.pool.Pool(), **kwargs)
     server.start()
     return server

@@ -40,9 +40,9 @@ class ServiceProcess:
             self._ended = True
             self._lines.notify_all()
 
-    def wait_for(self, pattern: re.Pattern, timeout: float = 60) -> re.Match:
-        """The first output line matching `pattern`, waiting for it up to `timeout` seconds."""
-        seen = 0
+    def wait_for(self, pattern: re.Pattern, timeout: float = 60, after_line: int = 0) -> re.Match:
+        """The first output line (from line `after_line` on) matching `pattern`, waiting up to `timeout`."""
+        seen = after_line
         with self._lines:
             while True:
                 for line in self.log[seen:]:

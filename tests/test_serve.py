@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 
 import gevent
 import gevent.event
+import psutil
 import pytest
 import requests
 
@@ -16,7 +18,8 @@ from gateway import wsgiserver
 from gateway.config import Settings
 from gateway.runtime import Runtime
 from gateway.server import InFlight
-from tests.helpers import REPO, GatewayProcess, clean_env, run_gateway, server_processes
+from loadtest.processes import ServiceProcess
+from tests.helpers import REPO, GatewayProcess, clean_env, gateway_command, run_gateway, server_processes
 
 DRAIN_S = 2
 
@@ -55,6 +58,32 @@ def test_serve_is_ready_on_embedded_stores_and_stops_cleanly(embedded_gateway, s
     assert proc.terminate(timeout=DRAIN_S + 5, signum=signum) == 0, proc.output()
     assert time.monotonic() - stopping < DRAIN_S + 5
     assert server_processes(data_dir) == []
+
+
+def test_prefork_workers_share_the_socket_are_restarted_and_drain(tmp_path):
+    """`serve --workers 2`: two workers answer on one socket with metrics added up across them; a killed
+    worker is replaced; SIGTERM stops every worker and the embedded servers, exiting 0."""
+    env = clean_env(GATEWAY_SERVER_DATA_DIR=str(tmp_path), GATEWAY_SERVER_DRAIN_S=str(DRAIN_S))
+    proc = ServiceProcess(gateway_command("serve", "--workers", "2", "--port", "0"), env, REPO)
+    try:
+        url = proc.wait_listening(60)
+        workers = psutil.Process(proc.proc.pid).children()
+        assert len(workers) == 2
+        for _ in range(10):
+            assert requests.get(f"{url}/readyz", timeout=5).status_code == 200
+        metrics = requests.get(f"{url}/metrics", timeout=5).text
+        assert 'gateway_http_requests_total{status="2xx"} 10.0' in metrics
+        workers[0].kill()
+        killed = f"worker {workers[0].pid} was killed by signal 9"
+        proc.wait_for(re.compile(killed), 30)
+        proc.wait_for(re.compile(r"worker \d+ started"), 30,
+                      after_line=next(i for i, line in enumerate(proc.log) if killed in line) + 1)
+        assert len(psutil.Process(proc.proc.pid).children()) == 2
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        assert proc.terminate(DRAIN_S + 10) == 0, proc.output()
+        assert server_processes(tmp_path) == [] and not any(w.is_running() for w in workers[1:])
+    finally:
+        proc.kill()
 
 
 def test_cli_commands_reuse_the_servers_of_a_running_serve(embedded_gateway):

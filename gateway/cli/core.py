@@ -15,7 +15,7 @@ from store.embedded import redis_cli_binary
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.server import serve
 
-    return serve(settings, host=args.host, port=args.port)
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -48,6 +48,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the HTTP gateway")
     serve.add_argument("--host", help="listen address (default [server] host)")
     serve.add_argument("--port", type=int, help="listen port (default [server] port)")
+    serve.add_argument("--workers", type=int, help="pre-forked worker processes (default [server] workers)")
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply missing database migrations")
