@@ -1,17 +1,28 @@
-"""The WSGI application: one Bottle app per concern, composed here."""
+"""The WSGI application: the hot paths (clicks, postbacks) as plain WSGI callables, everything else Bottle
+apps (health, the admin API under /api/), one per concern."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from bottle import Bottle
 
-from gateway.routes import api, clicks, health, webhooks
+from gateway.routes import api, health
+from gateway.routes.clicks import ClickApp
+from gateway.routes.webhooks import PostbackApp
 from gateway.runtime import Runtime
 
 
-def build_app(rt: Runtime) -> Bottle:
+def build_app(rt: Runtime) -> Callable:
     root = Bottle()
     root.merge(health.build(rt))
-    root.merge(clicks.build(rt))
-    root.merge(webhooks.build(rt))
     root.mount("/api/", api.build(rt))
-    return root
+    clicks, postbacks = ClickApp(rt), PostbackApp(rt)
+    exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks}
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        handler = exact.get(path) or (clicks if path.startswith("/c/") and "/" not in path[3:] else root)
+        return handler(environ, start_response)
+
+    return app

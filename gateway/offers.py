@@ -179,7 +179,8 @@ class OfferCache:
         self.channel = f"{rt.settings.redis.prefix}offers:changed"
         self._entries: dict[str, tuple[float, Offer | None]] = {}
         self._loading: dict[str, gevent.event.AsyncResult] = {}
-        self.subscription = Subscription(rt.redis, self.channel, self._drop, self._entries.clear)
+        self.listeners: list[Callable[[str], None]] = []  # told of every change, like the cache itself
+        self.subscription = Subscription(rt.redis, self.channel, self._drop, lambda: self._drop("*"))
 
     def get(self, slug: str) -> Offer | None:
         """The offer (enabled or not), None if there is none; a stale copy if PostgreSQL is down."""
@@ -219,4 +220,9 @@ class OfferCache:
                 available(lambda s=slug: self.rt.redis.publish(self.channel, s))
 
     def _drop(self, slug: str) -> None:
-        self._entries.pop(slug, None)
+        if slug == "*":
+            self._entries.clear()
+        else:
+            self._entries.pop(slug, None)
+        for listener in self.listeners:
+            listener(slug)

@@ -126,6 +126,7 @@ def create(rt: Runtime, offer_key: str, count: object) -> CreationReport:
             raise PairCreationFailed(f"pair {index} failed: {exc}; pairs {report.created or 'none'} were created "
                                      f"in this run. Run again to continue.", index, report.created) from exc
         report.created.append(index)
+        rt.offer_cache.changed(offer.slug)
     report.pairs_total = len(rt.pairs.for_offer(offer.id))
     return report
 
@@ -166,7 +167,9 @@ def change(rt: Runtime, offer_key: str, index: int, data: object) -> Pair:
     if enabled is False and index == 1:
         raise Conflict("pair 1 cannot be disabled: postbacks that name only the offer are routed to it")
     offer = rt.offers.get(offer_key)
-    return rt.pairs.change(offer.id, index, name.strip() if name else None, enabled)
+    pair = rt.pairs.change(offer.id, index, name.strip() if name else None, enabled)
+    rt.offer_cache.changed(offer.slug)
+    return pair
 
 
 def stats(rt: Runtime, offer_key: str) -> dict:

@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.metrics import Metrics
 from store import database, redis_client
 from store import migrate as migrations
+from store.batching import GroupCommit
 from store.calls import TrackierCalls
 from store.clickstats import ClickStats
 from store.embedded import EmbeddedStores
@@ -170,6 +171,22 @@ class Runtime:
         return RateLimiter(self.redis, self.settings.redis.prefix)
 
     @cached_property
+    def event_log(self) -> GroupCommit:
+        """Postbacks written in group commits (each caller returns once its row is durable)."""
+        return GroupCommit(self.events.receive)
+
+    @cached_property
+    def event_finisher(self) -> GroupCommit:
+        """Quick postback outcomes (duplicate, throttled, coalesced) written in group commits."""
+        return GroupCommit(self.events.finish_quick)
+
+    @cached_property
+    def routes(self):
+        from gateway.webhooks import RouteCache
+
+        return RouteCache(self, self.settings.clicks.offer_cache_s)
+
+    @cached_property
     def updater(self):
         from gateway.updates import PairUpdater
 
@@ -183,6 +200,9 @@ class Runtime:
         """Close the clients, then leave the embedded servers (stopped if no other process holds them)."""
         if "pool" in self.__dict__:
             self.pool.notices.stop()
+        for name in ("event_log", "event_finisher"):
+            if name in self.__dict__:
+                self.__dict__[name].stop()
         self.db.close()
         self.redis.close()
         self.redis.connection_pool.disconnect()

@@ -21,7 +21,10 @@ from urllib.parse import urlsplit
 import gevent
 import requests
 import socks
-from requests.cookies import RequestsCookieJar
+from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
+from requests.models import PreparedRequest
+from requests.structures import CaseInsensitiveDict
 
 from gateway import navigation, urls
 from gateway.config import TracingSettings
@@ -143,21 +146,22 @@ def referrer(source: str | None, target: str) -> str | None:
 
 
 class _Trace:
+    """One trace. Requests are prepared here and handed to a requests adapter directly: `Session.send` would
+    prepare the next redirect for `Response.next` on every 3xx and `Session.prepare_request` copy the whole
+    cookie jar per hop, work a tracer throws away (measured: a fifth of the time of a hop)."""
+
     def __init__(self, egress: ProxyRoute | None, options: TraceOptions) -> None:
         self.egress = egress
         self.options = options
         self.hops: list[Hop] = []
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.cookies = _browser_jar()
-        self.session.headers = {"User-Agent": options.user_agent_header, "Accept": ACCEPT,
-                                "Accept-Language": "en-US,en;q=0.9", "Accept-Encoding": "gzip, deflate",
-                                "Upgrade-Insecure-Requests": "1"}
+        self.cookies = _browser_jar()
+        self.headers = {"User-Agent": options.user_agent_header, "Accept": ACCEPT, "Accept-Language": "en-US,en;q=0.9",
+                        "Accept-Encoding": "gzip, deflate", "Upgrade-Insecure-Requests": "1"}
         self.allowed = parse_networks(options.allow_networks)
-        if not options.allow_private and egress is None:
-            for prefix in ("http://", "https://"):
-                self.session.mount(prefix, GuardedAdapter(self.allowed))
-        self.proxies = {"http": egress.url, "https": egress.url} if egress else None
+        guarded = not options.allow_private and egress is None
+        self.adapter = GuardedAdapter(self.allowed) if guarded else HTTPAdapter()
+        self.proxies = {"http": egress.url, "https": egress.url} if egress else {}
+        self.timeout = (options.connect_timeout_s, options.read_timeout_s)
 
     def run(self, url: str) -> TraceResult:
         started = time.perf_counter()
@@ -176,7 +180,7 @@ class _Trace:
             self._record_error(self._current)
         finally:
             timeout.close()
-            self.session.close()
+            self.adapter.close()
         last = final or (self.hops[-1].url if self.hops else url)
         return TraceResult(ok=error is None, error=error, final_url=last, hops=self.hops,
                            params=urls.query_params(last) if urls.scheme_of(last) in urls.WEB_SCHEMES else [],
@@ -200,7 +204,7 @@ class _Trace:
             if len(self.hops) >= self.options.max_hops:
                 raise TraceFailed("too_many_hops", f"more than {self.options.max_hops} hops")
             state = (urls.without_fragment(url), tuple(sorted((c.domain, c.path, c.name, c.value)
-                                                              for c in self.session.cookies)))
+                                                              for c in self.cookies)))
             if state in seen:
                 self._record_error(url)
                 raise TraceFailed("redirect_loop", f"{url} was requested again with the same cookies")
@@ -214,8 +218,18 @@ class _Trace:
 
     def _close_connections(self) -> None:
         """Keep a connection only for a next hop to the same origin: a trace never holds two at once."""
-        for adapter in self.session.adapters.values():
-            adapter.close()
+        self.adapter.close()
+
+    def _get(self, url: str, referer: str | None) -> requests.Response:
+        request = PreparedRequest()
+        request.method, request.url, request.body = "GET", urls.without_fragment(url), None
+        request.headers = CaseInsensitiveDict(self.headers)
+        if referer:
+            request.headers["Referer"] = referer
+        request.prepare_cookies(self.cookies)
+        response = self.adapter.send(request, stream=True, timeout=self.timeout, verify=True, proxies=self.proxies)
+        extract_cookies_to_jar(self.cookies, request, response.raw)
+        return response
 
     def _hop(self, url: str, source: str | None) -> tuple[str | None, str | None]:
         """Request `url`; returns the next URL (None when this page is final) and the next referrer source."""
@@ -227,11 +241,8 @@ class _Trace:
             except BlockedAddress as exc:
                 self._record_error(url)
                 raise TraceFailed("blocked_address", str(exc)) from None
-        headers = {"Referer": referer} if (referer := referrer(source, url)) else {}
         try:
-            response = self.session.get(urls.without_fragment(url), headers=headers, allow_redirects=False,
-                                        stream=True, proxies=self.proxies,
-                                        timeout=(self.options.connect_timeout_s, self.options.read_timeout_s))
+            response = self._get(url, referrer(source, url))
         except Exception as exc:  # every transport failure ends the chain with a classified error
             code, detail = classify(exc, self.egress)
             self._record_error(url, started)

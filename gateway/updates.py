@@ -56,10 +56,11 @@ class PairUpdater:
         self._idle = gevent.event.Event()
         self._idle.set()
 
-    def submit(self, event_id: int) -> bool:
-        """Queue an event; False when the queue is full (maintenance picks the event up later)."""
+    def submit(self, event_id: int, event: dict | None = None) -> bool:
+        """Queue an event (with its row when the caller has it); False when the queue is full (maintenance
+        picks the event up later)."""
         try:
-            self.queue.put_nowait(event_id)
+            self.queue.put_nowait((event_id, event))
         except gevent.queue.Full:
             return False
         self.pending += 1
@@ -82,9 +83,9 @@ class PairUpdater:
 
     def _work(self) -> None:
         while True:
-            event_id = self.queue.get()
+            event_id, event = self.queue.get()
             try:
-                self.process(event_id)
+                self.process(event_id, event)
             except StoreError as exc:
                 log.warning("postback %s not processed now (%s); maintenance retries it", event_id, exc)
             finally:
@@ -92,41 +93,54 @@ class PairUpdater:
                 if not self.pending:
                     self._idle.set()
 
-    def process(self, event_id: int) -> str:
-        """Run one event to its end; its final status (`gone` when another worker had it)."""
+    def process(self, event_id: int, event: dict | None = None) -> str:
+        """Run one event to its end; its final status (`gone` when another worker had it). Without its row
+        (a retry, a test) the event is claimed from PostgreSQL first; with it, only an event that runs an update
+        is claimed, and the quick outcomes are written in group commits."""
         timeout = self.rt.settings.webhooks.processing_timeout_s
-        if not self.rt.events.claim(event_id, timeout):
+        claimed = event is None
+        if claimed:
+            event = self.rt.events.claim(event_id, timeout)
+            if event is None:
+                return "gone"
+        route = self.rt.routes.for_pair(event["pair_id"]) if event["pair_id"] else None
+        if route is None:
+            return self._finish(event_id, Outcome("failed", "the pair or offer no longer exists"))
+        holder = f"{self.rt.identity}:{event_id}"
+        decision = self.rt.pair_guards.decide(route.pair.id, event["click_id"], event_id, holder,
+                                              event["force_update"])
+        if decision != "run":
+            self.rt.event_finisher.submit((event_id, decision))
+            self.rt.metrics.pair_updates.labels(decision).inc()
+            return decision
+        if not claimed and self.rt.events.claim(event_id, timeout) is None:
+            self._release(route.pair.id, holder)
             return "gone"
-        event = self.rt.events.get(event_id)
-        pair = self.rt.pairs.by_id(event["pair_id"]) if event["pair_id"] else None
-        offer = self.rt.offers.find(str(event["offer_id"])) if event["offer_id"] else None
-        if pair is None or offer is None:
-            outcome = Outcome("failed", "the pair or offer no longer exists")
-        else:
-            outcome = self._decide(event, offer, pair)
+        return self._finish(event_id, self._run(event, route.offer, route.pair, holder))
+
+    def _finish(self, event_id: int, outcome: Outcome) -> str:
         self.rt.events.finish(event_id, outcome.status, trace_ms=outcome.trace_ms, update_ms=outcome.update_ms,
                               sub_id_values=outcome.sub_id_values, error=outcome.error)
         self.rt.metrics.pair_updates.labels(outcome.status).inc()
         return outcome.status
 
-    def _decide(self, event: dict, offer: Offer, pair: Pair) -> Outcome:
+    def _run(self, event: dict, offer: Offer, pair: Pair, holder: str) -> Outcome:
+        """Update the pair (holding its lock), then once more for each burst folded in meanwhile."""
         guards = self.rt.pair_guards
-        if event["click_id"] and not guards.first_time(pair.id, event["click_id"], event["id"]):
-            return Outcome("duplicate")
-        holder = f"{self.rt.identity}:{event['id']}"
-        claimed = guards.claim(pair.id, holder, event["force_update"])
-        if claimed != "run":
-            return Outcome(claimed)
         fresh_ms = offer.update_interval_s * 1000
         try:
             outcome = self._update(event, offer, pair)
             while guards.finish(pair.id, holder, fresh_ms if outcome.status == "updated" else 0):
-                outcome = self._update(event, offer, self.rt.pairs.by_id(pair.id) or pair)
+                outcome = self._update(event, offer, pair)
         except BaseException:
-            while guards.finish(pair.id, holder, 0):
-                pass  # let go of the pair entirely; the event stays unfinished and maintenance retries it
+            self._release(pair.id, holder)  # the event stays unfinished; maintenance retries it
             raise
         return outcome
+
+    def _release(self, pair_id: int, holder: str) -> None:
+        """Let go of the pair entirely, dropping any follow-up asked for meanwhile."""
+        while self.rt.pair_guards.finish(pair_id, holder, 0):
+            pass
 
     def _update(self, event: dict, offer: Offer, pair: Pair) -> Outcome:
         started = time.monotonic()

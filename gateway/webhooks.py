@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -125,32 +126,81 @@ def _uuid(text: str) -> uuid.UUID | None:
         return None
 
 
+class RouteCache:
+    """Postback routes by token (and campaign id), and by pair id, kept in the process for `ttl_s` and dropped
+    in every process as soon as an offer or a pair changes. Unknown tokens are remembered too, so a flood of
+    them does not reach PostgreSQL."""
+
+    MAX = 10_000
+
+    def __init__(self, rt: Runtime, ttl_s: float) -> None:
+        self.rt = rt
+        self.ttl_s = ttl_s
+        self._by_key: dict[tuple, tuple[float, Route | None]] = {}
+        self._by_pair: dict[int, tuple[float, Route]] = {}
+        rt.offer_cache.listeners.append(self.clear)
+
+    def route(self, postback: Postback) -> Route | None:
+        key = (postback.token, postback.campaign_id)
+        entry = self._by_key.get(key)
+        if entry and entry[0] > time.monotonic():
+            return entry[1]
+        found = resolve(self.rt, postback)
+        self._remember(key, found)
+        return found
+
+    def for_pair(self, pair_id: int) -> Route | None:
+        """The pair and its offer by pair id (for the updater); None when the pair is gone."""
+        entry = self._by_pair.get(pair_id)
+        if entry and entry[0] > time.monotonic():
+            return entry[1]
+        pair = self.rt.pairs.by_id(pair_id)
+        offer = self.rt.offers.find(str(pair.offer_id)) if pair else None
+        found = Route("id", offer, pair) if pair and offer else None
+        if found:
+            self._remember(None, found)
+        return found
+
+    def _remember(self, key: tuple | None, found: Route | None) -> None:
+        if len(self._by_key) + len(self._by_pair) >= self.MAX:
+            self.clear()
+        expires = time.monotonic() + self.ttl_s
+        if key is not None:
+            self._by_key[key] = (expires, found)
+        if found:
+            self._by_pair[found.pair.id] = (expires, found)
+
+    def clear(self, *_: object) -> None:
+        self._by_key.clear()
+        self._by_pair.clear()
+
+
 def receive(rt: Runtime, postback: Postback, client_addr: str | None, enqueue: bool = True) -> tuple[int, dict]:
     """Route, record and acknowledge a postback: (HTTP status, JSON body). An accepted postback goes to the
     updater's queue unless `enqueue` is False (the caller then processes it itself)."""
     client_addr = _ip(client_addr)
-    limited = _unknown_limited(rt, client_addr)
-    if limited:
+    route = rt.routes.route(postback)
+    if route is None and _unknown_limited(rt, client_addr):
         rt.metrics.postbacks.labels("limited", "rate_limited").inc()
         return 429, {"error": {"code": "rate_limited", "message": "too many postbacks with unknown tokens"}}
-    route = resolve(rt, postback)
     event = {"click_id": postback.click_id, "campaign_id": postback.campaign_id, "params": postback.params,
              "client_addr": client_addr, "force_update": postback.force_update,
              "route": route.name if route else "unresolved", "offer_id": route.offer.id if route else None,
              "pair_id": route.pair.id if route else None}
     if route is None:
-        event_id = rt.events.receive({**event, "status": "unresolved"})
+        event_id = rt.event_log.submit({**event, "status": "unresolved"})
         _count_unknown(rt, client_addr)
         rt.metrics.postbacks.labels("unresolved", "unresolved").inc()
         return 404, {"error": {"code": "unresolved", "message": "no offer or pair matches this postback"},
                      "event_id": event_id}
     usable = route.offer.enabled and route.pair.enabled and route.pair.complete
-    event_id = rt.events.receive({**event, "status": "pending" if usable else "disabled"})
+    event = {**event, "status": "pending" if usable else "disabled"}
+    event_id = rt.event_log.submit(event)
     rt.metrics.postbacks.labels(route.name, "accepted" if usable else "disabled").inc()
     if not usable:
         return 200, {"status": "disabled", "event_id": event_id, "pair": route.pair.pair_index}
     if enqueue:
-        rt.updater.submit(event_id)
+        rt.updater.submit(event_id, {**event, "id": event_id})
     return 200, {"status": "accepted", "event_id": event_id, "pair": route.pair.pair_index}
 
 

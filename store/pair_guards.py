@@ -22,26 +22,21 @@ class PairGuards:
         self.prefix = prefix
         self.lock_ms = lock_ms
         self.window_s = window_s
-        self._claim = register_script(client, "pair_claim")
+        self._decide = register_script(client, "pair_decide")
         self._finish = register_script(client, "pair_finish")
-        self._first = register_script(client, "pair_first_click")
 
     def _key(self, pair_id: int, name: str) -> str:
         return f"{self.prefix}{{pair:{pair_id}}}:{name}"
 
-    def first_time(self, pair_id: int, click_id: str, event_id: int) -> bool:
-        digest = hashlib.sha1(click_id.encode("utf-8")).hexdigest()
-        keys = [self._key(pair_id, f"click:{digest}")]
-        return bool(available(lambda: self._first(keys=keys, args=[event_id, self.window_s])))
-
-    def _keys(self, pair_id: int) -> list[str]:
-        return [self._key(pair_id, "busy"), self._key(pair_id, "again"), self._key(pair_id, "fresh")]
-
-    def claim(self, pair_id: int, holder: str, force: bool) -> str:
-        """`run` (the caller updates the pair), `coalesced` (into the running update) or `throttled`."""
-        return available(lambda: self._claim(keys=self._keys(pair_id), args=[holder, self.lock_ms, int(force)]))
+    def decide(self, pair_id: int, click_id: str | None, event_id: int, holder: str, force: bool) -> str:
+        """`duplicate`, `throttled`, `coalesced` (into the running update) or `run` (the caller updates)."""
+        keys = [self._key(pair_id, "busy"), self._key(pair_id, "again"), self._key(pair_id, "fresh")]
+        if click_id:
+            keys.append(self._key(pair_id, f"click:{hashlib.sha1(click_id.encode('utf-8')).hexdigest()}"))
+        args = [holder, self.lock_ms, int(force), event_id, self.window_s]
+        return available(lambda: self._decide(keys=keys, args=args))
 
     def finish(self, pair_id: int, holder: str, fresh_ms: int) -> bool:
         """End an update (fresh for `fresh_ms` when it succeeded); True when one more update is wanted."""
-        args = [holder, self.lock_ms, fresh_ms]
-        return available(lambda: self._finish(keys=self._keys(pair_id), args=args)) == 1
+        keys = [self._key(pair_id, "busy"), self._key(pair_id, "again"), self._key(pair_id, "fresh")]
+        return available(lambda: self._finish(keys=keys, args=[holder, self.lock_ms, fresh_ms])) == 1

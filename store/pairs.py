@@ -104,16 +104,21 @@ class WebhookEvents:
     def __init__(self, db: ConnectionPool) -> None:
         self.db = db
 
-    def receive(self, event: dict) -> int:
-        """Record a postback and, when it names a pair, count it on the pair: one statement, both or neither."""
-        row = {**event, "params": Jsonb(event["params"])}
-        with translated_errors(), self.db.connection() as conn:
-            return conn.execute(Q["event_receive"], row).fetchone()[0]
+    COLUMNS = ("route", "offer_id", "pair_id", "click_id", "campaign_id", "params", "client_addr", "force_update",
+               "status")
 
-    def claim(self, event_id: int, processing_s: float) -> bool:
-        """Take an event for processing: a pending one, or one whose claim is older than `processing_s`."""
+    def receive(self, events: list[dict]) -> list[int]:
+        """Record postbacks and count each on its pair, in one statement: all of it or none. Their ids, in order."""
+        columns = {name: [Jsonb(e[name]) if name == "params" else e[name] for e in events] for name in self.COLUMNS}
         with translated_errors(), self.db.connection() as conn:
-            return conn.execute(Q["event_claim"], {"id": event_id, "processing_s": processing_s}).fetchone() is not None
+            return [row[0] for row in conn.execute(Q["events_receive"], columns).fetchall()]
+
+    def claim(self, event_id: int, processing_s: float) -> dict | None:
+        """Take an event for processing (a pending one, or one whose claim is older than `processing_s`) and
+        return it; None when another worker has it or it is done."""
+        with translated_errors(), self.db.connection() as conn, \
+                conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+            return cur.execute(Q["event_claim"], {"id": event_id, "processing_s": processing_s}).fetchone()
 
     def finish(self, event_id: int, status: str, *, trace_ms: int | None = None, update_ms: int | None = None,
                sub_id_values: dict | None = None, error: str | None = None) -> None:
@@ -121,6 +126,13 @@ class WebhookEvents:
                   "sub_id_values": Jsonb(sub_id_values) if sub_id_values is not None else None}
         with translated_errors(), self.db.connection() as conn:
             conn.execute(Q["event_finish"], params)
+
+    def finish_quick(self, outcomes: list[tuple[int, str]]) -> list[None]:
+        """Finish events decided without an update (duplicate, throttled, coalesced), in one statement."""
+        params = {"ids": [event_id for event_id, _ in outcomes], "statuses": [status for _, status in outcomes]}
+        with translated_errors(), self.db.connection() as conn:
+            conn.execute(Q["events_finish_quick"], params)
+        return [None] * len(outcomes)
 
     def get(self, event_id: int) -> dict:
         with translated_errors(), self.db.connection() as conn, \

@@ -127,28 +127,44 @@ UPDATE pairs SET update_count = update_count + 1, sub_id_values = %(sub_id_value
     last_update_ms = %(ms)s
 WHERE id = %(id)s;
 
--- name: event_receive
-WITH event AS (
-    INSERT INTO webhook_events (route, offer_id, pair_id, click_id, campaign_id, params, client_addr, force_update,
-                                status)
-    VALUES (%(route)s, %(offer_id)s, %(pair_id)s, %(click_id)s, %(campaign_id)s, %(params)s, %(client_addr)s,
-            %(force_update)s, %(status)s)
+-- name: events_receive
+-- Postbacks arriving together, written in one statement with their pairs' counts. Identity ids are given in
+-- insertion order, which follows `ord`, so the sorted ids match the input's order.
+WITH input AS (
+    SELECT * FROM unnest(%(route)s::text[], %(offer_id)s::uuid[], %(pair_id)s::bigint[], %(click_id)s::text[],
+                         %(campaign_id)s::text[], %(params)s::jsonb[], %(client_addr)s::inet[],
+                         %(force_update)s::bool[], %(status)s::text[])
+        WITH ORDINALITY AS i(route, offer_id, pair_id, click_id, campaign_id, params, client_addr, force_update,
+                             status, ord)
+), inserted AS (
+    INSERT INTO webhook_events (route, offer_id, pair_id, click_id, campaign_id, params, client_addr,
+                                force_update, status)
+    SELECT route, offer_id, pair_id, click_id, campaign_id, params, client_addr, force_update, status
+    FROM input ORDER BY ord
     RETURNING id
 ), counted AS (
-    UPDATE pairs SET webhook_count = webhook_count + 1, last_webhook_at = now() WHERE id = %(pair_id)s
+    UPDATE pairs p SET webhook_count = p.webhook_count + c.n, last_webhook_at = now()
+    FROM (SELECT pair_id, count(*) AS n FROM input WHERE pair_id IS NOT NULL GROUP BY pair_id) c
+    WHERE p.id = c.pair_id
 )
-SELECT id FROM event;
+SELECT id FROM inserted ORDER BY id;
 
 -- name: event_claim
 UPDATE webhook_events SET status = 'processing', claimed_at = now(), attempts = attempts + 1
 WHERE id = %(id)s AND (status = 'pending'
     OR (status = 'processing' AND claimed_at < now() - make_interval(secs => %(processing_s)s)))
-RETURNING id;
+RETURNING *;
 
 -- name: event_finish
 UPDATE webhook_events SET status = %(status)s, processed_at = now(), trace_ms = %(trace_ms)s,
     update_ms = %(update_ms)s, sub_id_values = %(sub_id_values)s, error = %(error)s
 WHERE id = %(id)s;
+
+-- name: events_finish_quick
+UPDATE webhook_events e SET status = q.status, processed_at = now()
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[]) AS q(id, status)
+WHERE e.id = q.id AND e.status IN ('pending', 'processing')
+RETURNING e.id;
 
 -- name: event_get
 SELECT * FROM webhook_events WHERE id = %(id)s;

@@ -8,6 +8,10 @@ are as isolated from each other as tests are.
     python tests/shards.py [PYTEST_ARGS]      # TEST_SHARDS=N (default: 2, at most the CPU count)
 
 With explicit test paths among the arguments it runs one plain pytest instead.
+
+Each shard has its own `--basetemp`: pytest resets its shared temp root (`pytest-of-USER`) to mode 0700 when
+a session starts, which would take away the search bit the embedded PostgreSQL's own user needs to reach a
+cluster another shard is creating under it.
 """
 
 from __future__ import annotations
@@ -53,10 +57,11 @@ def main(args: list[str]) -> int:
     started = time.monotonic()
     runs, codes = [], []
     with contextlib.ExitStack() as logs:
+        temp = logs.enter_context(tempfile.TemporaryDirectory(prefix="gateway-tests-"))
         for n, group in enumerate(groups, 1):
             log = logs.enter_context(tempfile.TemporaryFile("w+"))
-            proc = subprocess.Popen([*pytest, "-q", "-p", "no:cacheprovider", *map(str, group), *args],
-                                    stdout=log, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.Popen([*pytest, "-q", "-p", "no:cacheprovider", f"--basetemp={temp}/shard{n}",
+                                     *map(str, group), *args], stdout=log, stderr=subprocess.STDOUT, text=True)
             runs.append((n, group, proc, log))
         for n, group, proc, log in runs:
             codes.append(proc.wait())

@@ -1,51 +1,55 @@
-"""`GET|POST /webhooks/trackier`: Trackier's S2S postbacks. Answers are JSON: 200 accepted or disabled, 404
-unresolved, 400/413/414 unreadable, 429 too many unknown tokens, 503 when the event cannot be recorded."""
+"""`GET|POST /webhooks/trackier`: Trackier's S2S postbacks, a plain WSGI callable. Answers are JSON: 200
+accepted or disabled, 404 unresolved, 400/413/414 unreadable, 405 other methods, 429 too many unknown tokens,
+503 when the event cannot be recorded (so Trackier retries)."""
 
 from __future__ import annotations
 
 import logging
-
-from bottle import Bottle, HTTPResponse, request
+from collections.abc import Iterable
 
 from gateway import params, webhooks
-from gateway.routes.jsonapi import error, respond
+from gateway.routes.wsgi import StartResponse, answer_json, read_body
 from gateway.runtime import Runtime
 from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 
-def client_address(rt: Runtime) -> str | None:
-    forwarded = request.environ.get("HTTP_X_FORWARDED_FOR", "")
-    if rt.settings.webhooks.trust_forwarded_for and forwarded:
-        return forwarded.split(",")[0].strip() or None
-    return request.environ.get("REMOTE_ADDR")
+def problem(status: int, code: str, message: str, **extra: object) -> tuple[int, dict]:
+    return status, {"error": {"code": code, "message": message, **extra}}
 
 
-def build(rt: Runtime) -> Bottle:
-    app = Bottle()
-    limit = rt.settings.webhooks.max_body_kb * 1024
+class PostbackApp:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.limit = rt.settings.webhooks.max_body_kb * 1024
 
-    @app.route("/webhooks/trackier", ["GET", "POST"])
-    def trackier() -> HTTPResponse:
-        if request.content_length > limit:
-            return error(413, "too_large", f"body over {limit} bytes")
-        body = request.body.read(limit + 1)
-        if len(body) > limit:
-            return error(413, "too_large", f"body over {limit} bytes")
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        status, body = self.handle(environ)
+        headers = {"Retry-After": "5"} if status == 503 else {}
+        return answer_json(environ, start_response, status, body, headers)
+
+    def client_address(self, environ: dict) -> str | None:
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+        if self.rt.settings.webhooks.trust_forwarded_for and forwarded:
+            return forwarded.split(",")[0].strip() or None
+        return environ.get("REMOTE_ADDR")
+
+    def handle(self, environ: dict) -> tuple[int, dict]:
+        if environ.get("REQUEST_METHOD") not in ("GET", "POST"):
+            return problem(405, "method_not_allowed", "postbacks are GET or POST")
+        body = read_body(environ, self.limit)
+        if body is None:
+            return problem(413, "too_large", f"body over {self.limit} bytes")
         try:
-            query = params.parse_query(request.environ.get("QUERY_STRING", ""), rt.settings.clicks.max_query_bytes)
-            postback = webhooks.parse(query, body, request.content_type)
+            query = params.parse_query(environ.get("QUERY_STRING", ""), self.rt.settings.clicks.max_query_bytes)
+            postback = webhooks.parse(query, body, environ.get("CONTENT_TYPE", ""))
         except params.BadQuery as exc:
-            return error(exc.status, "invalid", str(exc))
+            return problem(exc.status, "invalid", str(exc))
         except webhooks.BadPostback as exc:
-            return error(exc.status, "invalid", exc.message, field=exc.field)
+            return problem(exc.status, "invalid", exc.message, field=exc.field)
         try:
-            status, answer = webhooks.receive(rt, postback, client_address(rt))
+            return webhooks.receive(self.rt, postback, self.client_address(environ))
         except StoreError as exc:
             log.warning("postback not recorded, answered 503 so Trackier retries: %s", exc)
-            return respond({"error": {"code": "unavailable", "message": "postback not recorded; retry"}}, 503,
-                           **{"Retry-After": "5"})
-        return respond(answer, status)
-
-    return app
+            return problem(503, "unavailable", "postback not recorded; retry")

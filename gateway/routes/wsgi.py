@@ -1,0 +1,39 @@
+"""Plain WSGI plumbing for the hot paths (clicks, postbacks).
+
+Bottle keeps its request and response in thread-locals, which under gevent are set up for every greenlet,
+i.e. every request; measured here, a plain WSGI callable answers 1.5 times as many redirects as the same
+route in Bottle. So the two paths that take the traffic are plain callables; the admin API and health stay
+Bottle apps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+StartResponse = Callable[..., Any]
+
+
+def answer(environ: dict, start_response: StartResponse, status: int, headers: dict[str, str],
+           body: bytes = b"") -> Iterable[bytes]:
+    """Send a complete response (no body for HEAD)."""
+    start_response(f"{status} {HTTPStatus(status).phrase}",
+                   [*headers.items(), ("Content-Length", str(len(body)))])
+    return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+def answer_json(environ: dict, start_response: StartResponse, status: int, body: object,
+                headers: dict[str, str] | None = None) -> Iterable[bytes]:
+    data = json.dumps(body).encode("utf-8")
+    return answer(environ, start_response, status, {"Content-Type": "application/json", **(headers or {})}, data)
+
+
+def read_body(environ: dict, limit: int) -> bytes | None:
+    """The request body, None when it is longer than `limit` bytes."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.isdigit() and int(length) > limit:
+        return None
+    body = environ["wsgi.input"].read(limit + 1) if length != "0" else b""
+    return None if len(body) > limit else body
