@@ -4,6 +4,10 @@ from gevent import monkey
 
 monkey.patch_all()
 
+from gateway import resolver
+
+resolver.install()
+
 import sys
 
 

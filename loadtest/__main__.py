@@ -15,6 +15,10 @@ from gevent import monkey
 
 monkey.patch_all()
 
+from gateway import resolver
+
+resolver.install()
+
 import argparse
 import json
 import signal

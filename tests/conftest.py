@@ -6,6 +6,10 @@ from gevent import monkey
 
 monkey.patch_all()
 
+from gateway import resolver
+
+resolver.install()
+
 import itertools
 import os
 import uuid
