@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from statistics import median
 
@@ -80,12 +81,6 @@ class Lab:
         shutil.rmtree(self.data_dir, ignore_errors=True)  # every run starts from nothing
         self.data_dir.mkdir(parents=True)
         self.embedded = EmbeddedStores(self.data_dir).acquire()
-        self.proxy = self.double("proxy", "--kind", "socks5")
-        self.chains = self.double("chains")
-        self.slow_chains = self.double("chains", "--latency-ms", "500")
-        self.trackier = self.double("trackier", "--api-key", TRACKIER_KEY)
-        self.settings = self._settings()
-        self.rt = Runtime.open(self.settings)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -94,10 +89,33 @@ class Lab:
                 proc.terminate(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        self.rt.close()
+        if "rt" in self.__dict__:
+            self.rt.close()
         self.embedded.release()
 
-    def _settings(self) -> Settings:
+    # The doubles start when a figure first needs them.
+    @cached_property
+    def proxy(self) -> ServiceProcess:
+        return self.double("proxy", "--kind", "socks5")
+
+    @cached_property
+    def chains(self) -> ServiceProcess:
+        return self.double("chains")
+
+    @cached_property
+    def slow_chains(self) -> ServiceProcess:
+        return self.double("chains", "--latency-ms", "500")
+
+    @cached_property
+    def trackier(self) -> ServiceProcess:
+        return self.double("trackier", "--api-key", TRACKIER_KEY)
+
+    @cached_property
+    def rt(self) -> Runtime:
+        return Runtime.open(self.settings)
+
+    @cached_property
+    def settings(self) -> Settings:
         host, port = self.proxy.url.split("//", 1)[1].split(":")
         provider = ProviderSettings(host=host, port=int(port), scheme="socks5h", username="bench",
                                     username_template="{username}-{country}-{session}", password=Secret(PROXY_PASSWORD))
@@ -172,12 +190,13 @@ def peak_rss(pid: int) -> Iterator[list[float]]:
 
 # -- figures --------------------------------------------------------------------------------------------------
 
-def pool_figure(rt: Runtime, greenlets: int = 200, seconds: float = 3.0) -> dict:
+def pool_figure(lab: Lab, greenlets: int = 200, seconds: float = 3.0) -> dict:
     """Lease+release pairs/s against pairs of Redis PINGs/s, from one process, same client, same greenlets.
 
     A pair is two round trips by design (the trace runs between lease and release), so the baseline is
     two PINGs; a ratio near 1 means each pool call costs one round trip and little else.
     """
+    rt = lab.rt
     prefix = f"{rt.settings.redis.prefix}bench:{uuid.uuid4().hex[:8]}:"
     bench_pool = EgressPool(rt.redis, prefix, PoolPolicy(lease_ms=60_000, cooldown_ms=0))
     bench_pool.ensure((f"bench-{i}", "us", True, "bench") for i in range(greenlets))
@@ -209,20 +228,19 @@ def cpu_per_call(operation: Callable[[], object], calls: int) -> float:
     return (time.process_time() - started) / calls
 
 
-def trace_figure(hops: int = 5, traces: int = 40, rounds: int = ROUNDS) -> dict:
+def trace_figure(lab: Lab, hops: int = 5, traces: int = 40, rounds: int = ROUNDS) -> dict:
     """CPU ms per hop of the tracer against a bare `requests.get` following the same 3xx chain.
 
     The chain server runs in its own process, so only the client's CPU is counted; the tracer runs with the
     SSRF guard off (the chain is on loopback), as the bare client has none.
     """
-    with ServiceProcess.python("-m", "loadtest", "chains") as server:
-        base = server.url
-        start = chain(base, ["302"] * hops, f"{base}/land?clickid=bench")
-        options = TraceOptions(allow_private=True)
-        assert trace(start, None, options).ok
-        tracer_cpu, bare_cpu = side_by_side(lambda: cpu_per_call(lambda: trace(start, None, options), traces),
-                                            lambda: cpu_per_call(lambda: requests.get(start, timeout=10), traces),
-                                            rounds)
+    base = lab.chains.url
+    start = chain(base, ["302"] * hops, f"{base}/land?clickid=bench")
+    options = TraceOptions(allow_private=True)
+    assert trace(start, None, options).ok
+    tracer_cpu, bare_cpu = side_by_side(lambda: cpu_per_call(lambda: trace(start, None, options), traces),
+                                        lambda: cpu_per_call(lambda: requests.get(start, timeout=10), traces),
+                                        rounds)
     per_hop = hops + 1
     return {"tracer_cpu_ms_per_hop": round(median(tracer_cpu) / per_hop * 1000, 3),
             "requests_cpu_ms_per_hop": round(median(bare_cpu) / per_hop * 1000, 3),
@@ -310,29 +328,36 @@ def webhook_figure(lab: Lab, rate: int = 500, seconds: float = 8.0) -> dict:
             "webhook_rate": round(result["per_second"])}
 
 
-def run_all(settings: Settings, say: Callable[[str], None]) -> dict:
-    """Every figure of `gateway bench`, one line each as it is measured; returns them all."""
+LINES = {
+    "fast_path": "fast_path_ratio {fast_path_ratio} ({fast_path_per_s} vs {bare_redirect_per_s} req/s of a bare "
+                 "Bottle+gevent redirect; goal >= 0.6); workers_scaling {workers_scaling} (2 workers "
+                 "{two_workers_per_s} req/s)",
+    "overlap": "overlap_clicks {overlap_clicks}, p99 {overlap_p99_ms} ms: overlap_p99_ratio {overlap_p99_ratio} "
+               "(goal <= 1.5); overlap_rss_mb {overlap_rss_mb} (goal <= 300)",
+    "traced": "traced_clicks_per_s_ratio {traced_clicks_per_s_ratio} ({traced_clicks_per_s} clicks/s vs "
+              "{fanout_chains_per_s} chains/s of a bare requests.get fan-out; goal >= 0.8)",
+    "pool": "lease_ratio {lease_ratio} ({lease_release_pairs_per_s} lease+release pairs/s vs {ping_pairs_per_s} "
+            "PING pairs/s; goal >= 0.8)",
+    "webhooks": "webhook_ack_p99_ms {webhook_ack_p99_ms} at {webhook_rate} postbacks/s, p50 {webhook_ack_p50_ms} "
+                "ms (goal <= 20)",
+    "trace": "tracer {tracer_cpu_ms_per_hop} CPU ms/hop vs requests.get {requests_cpu_ms_per_hop} CPU ms/hop on "
+             "the same 3xx chain: trace_cpu_ratio {trace_cpu_ratio} (goal <= 1.0)",
+}
+FIGURES: dict[str, Callable[..., dict]] = {
+    "fast_path": fast_path_figures, "overlap": overlap_figures, "traced": traced_figure, "pool": pool_figure,
+    "webhooks": webhook_figure, "trace": trace_figure,
+}
+DEFAULT = ("fast_path", "overlap", "traced", "pool", "webhooks")
+
+
+def run(settings: Settings, say: Callable[[str], None], names: tuple[str, ...] = DEFAULT,
+        options: dict[str, dict] | None = None) -> dict:
+    """The named figures (default: every figure of `gateway bench --json`), one line each as it is measured;
+    returns them all. `options` holds keyword arguments per figure name."""
     results: dict = {}
     with Lab(settings) as lab:
-        figures = [
-            ("fast path", lambda: fast_path_figures(lab),
-             "fast_path_ratio {fast_path_ratio} ({fast_path_per_s} vs {bare_redirect_per_s} req/s of a bare "
-             "Bottle+gevent redirect; goal >= 0.6); workers_scaling {workers_scaling} (2 workers "
-             "{two_workers_per_s} req/s)"),
-            ("overlap", lambda: overlap_figures(lab),
-             "overlap_clicks {overlap_clicks}, p99 {overlap_p99_ms} ms: overlap_p99_ratio {overlap_p99_ratio} "
-             "(goal <= 1.5); overlap_rss_mb {overlap_rss_mb} (goal <= 300)"),
-            ("traced", lambda: traced_figure(lab),
-             "traced_clicks_per_s_ratio {traced_clicks_per_s_ratio} ({traced_clicks_per_s} clicks/s vs "
-             "{fanout_chains_per_s} chains/s of a bare requests.get fan-out; goal >= 0.8)"),
-            ("pool", lambda: pool_figure(lab.rt),
-             "lease_ratio {lease_ratio} ({lease_release_pairs_per_s} lease+release pairs/s vs {ping_pairs_per_s} "
-             "PING pairs/s; goal >= 0.8)"),
-            ("webhooks", lambda: webhook_figure(lab),
-             "webhook_ack_p99_ms {webhook_ack_p99_ms} at {webhook_rate} postbacks/s (goal <= 20)"),
-        ]
-        for name, measure, line in figures:
-            figure = measure()
+        for name in names:
+            figure = FIGURES[name](lab, **(options or {}).get(name, {}))
             results.update(figure)
-            say(f"{name}: " + line.format(**figure))
+            say(f"{name}: " + LINES[name].format(**figure))
     return results
