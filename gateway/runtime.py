@@ -167,6 +167,11 @@ class Runtime:
         return PairGuards(self.redis, self.settings.redis.prefix, round(w.update_lock_s * 1000), w.duplicate_window_s)
 
     @cached_property
+    def pair_decisions(self) -> GroupCommit:
+        """Pair guard decisions, many postbacks' in one Redis round trip under load."""
+        return GroupCommit(self.pair_guards.decide)
+
+    @cached_property
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.redis, self.settings.redis.prefix)
 
@@ -200,7 +205,7 @@ class Runtime:
         """Close the clients, then leave the embedded servers (stopped if no other process holds them)."""
         if "pool" in self.__dict__:
             self.pool.notices.stop()
-        for name in ("event_log", "event_finisher"):
+        for name in ("event_log", "event_finisher", "pair_decisions"):
             if name in self.__dict__:
                 self.__dict__[name].stop()
         self.db.close()

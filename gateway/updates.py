@@ -26,6 +26,7 @@ from gateway.runtime import Runtime
 from gateway.trackier import TrackierError
 from store.errors import StoreError
 from store.offers import Offer
+from store.pair_guards import Decision
 from store.pairs import Pair
 from store.pool import NoEgress
 
@@ -107,8 +108,8 @@ class PairUpdater:
         if route is None:
             return self._finish(event_id, Outcome("failed", "the pair or offer no longer exists"))
         holder = f"{self.rt.identity}:{event_id}"
-        decision = self.rt.pair_guards.decide(route.pair.id, event["click_id"], event_id, holder,
-                                              event["force_update"])
+        decision = self.rt.pair_decisions.submit(Decision(route.pair.id, event["click_id"], event_id, holder,
+                                                          event["force_update"]))
         if decision != "run":
             self.rt.event_finisher.submit((event_id, decision))
             self.rt.metrics.pair_updates.labels(decision).inc()

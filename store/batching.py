@@ -1,4 +1,4 @@
-"""Group commit: writes that arrive while one is under way go together in the next one."""
+"""Group commit: writes (or any round trips) that arrive while one is under way go together in the next one."""
 
 from __future__ import annotations
 

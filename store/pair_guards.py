@@ -10,10 +10,19 @@ duplicate window.
 from __future__ import annotations
 
 import hashlib
+from typing import NamedTuple
 
 import redis
 
 from store.redis_client import available, register_script
+
+
+class Decision(NamedTuple):
+    pair_id: int
+    click_id: str | None
+    event_id: int
+    holder: str
+    force: bool
 
 
 class PairGuards:
@@ -28,13 +37,16 @@ class PairGuards:
     def _key(self, pair_id: int, name: str) -> str:
         return f"{self.prefix}{{pair:{pair_id}}}:{name}"
 
-    def decide(self, pair_id: int, click_id: str | None, event_id: int, holder: str, force: bool) -> str:
-        """`duplicate`, `throttled`, `coalesced` (into the running update) or `run` (the caller updates)."""
-        keys = [self._key(pair_id, "busy"), self._key(pair_id, "again"), self._key(pair_id, "fresh")]
-        if click_id:
-            keys.append(self._key(pair_id, f"click:{hashlib.sha1(click_id.encode('utf-8')).hexdigest()}"))
-        args = [holder, self.lock_ms, int(force), event_id, self.window_s]
-        return available(lambda: self._decide(keys=keys, args=args))
+    def decide(self, postbacks: list[Decision]) -> list[str]:
+        """For each postback, in one round trip: `duplicate`, `throttled`, `coalesced` (into the running
+        update) or `run` (its caller updates the pair)."""
+        pipe = self.client.pipeline(transaction=False)
+        for pair_id, click_id, event_id, holder, force in postbacks:
+            keys = [self._key(pair_id, "busy"), self._key(pair_id, "again"), self._key(pair_id, "fresh")]
+            if click_id:
+                keys.append(self._key(pair_id, f"click:{hashlib.sha1(click_id.encode('utf-8')).hexdigest()}"))
+            self._decide(keys=keys, args=[holder, self.lock_ms, int(force), event_id, self.window_s], client=pipe)
+        return available(pipe.execute)
 
     def finish(self, pair_id: int, holder: str, fresh_ms: int) -> bool:
         """End an update (fresh for `fresh_ms` when it succeeded); True when one more update is wanted."""
