@@ -14,13 +14,17 @@ from store.errors import StoreUnavailable
 
 def connect(url: str, *, min_size: int, max_size: int, connect_timeout_s: float,
             pool_timeout_s: float, name: str = "gateway") -> ConnectionPool:
-    """An opened pool; connections are checked before use so a PostgreSQL restart costs no request."""
+    """An opened pool; connections are checked before use so a PostgreSQL restart costs no request.
+
+    Connections run in autocommit: a statement is its own transaction, one round trip where an implicit
+    transaction would add a BEGIN and a COMMIT (most writes here are one statement by design). Code that needs
+    several statements to hold together opens `conn.transaction()`."""
     pool = ConnectionPool(
         url,
         min_size=min(min_size, max_size),
         max_size=max_size,
         timeout=pool_timeout_s,
-        kwargs={"connect_timeout": max(1, round(connect_timeout_s)), "application_name": name},
+        kwargs={"connect_timeout": max(1, round(connect_timeout_s)), "application_name": name, "autocommit": True},
         check=ConnectionPool.check_connection,
         open=False,
         name=name,

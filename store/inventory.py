@@ -53,7 +53,7 @@ class Inventory:
     def add(self, slots: Iterable[Egress]) -> list[str]:
         """Insert the slots in one transaction; ids that already exist are skipped. Returns the ids added."""
         added = []
-        with translated_errors(), self.db.connection() as conn:
+        with translated_errors(), self.db.connection() as conn, conn.transaction():
             for slot in slots:
                 row = conn.execute(Q["egress_insert"], asdict(slot)).fetchone()
                 if row:

@@ -16,7 +16,7 @@ class Snapshots:
         self.db = db
 
     def write(self, rows: Iterable[dict]) -> None:
-        with translated_errors(), self.db.connection() as conn, conn.cursor() as cur:
+        with translated_errors(), self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany(Q["snapshot_insert"], list(rows))
 
     def latest(self) -> list[dict]:
