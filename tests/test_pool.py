@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 
 import gevent
+import psycopg
 import pytest
 
 from gateway import egress, maintenance, pool
 from gateway.errors import ValidationError
+from store.inventory import Egress
 from store.pool import NoEgress
 from tests.conftest import PROVIDER_PASSWORD
 
@@ -183,6 +185,16 @@ def test_provision_refuses_unknown_providers_and_countries(runtime):
     with pytest.raises(ValidationError, match="from 1 to"):
         egress.provision(runtime, "luna", {"us": 0})
     assert runtime.inventory.all() == []
+
+
+def test_a_batch_of_slots_is_added_whole_or_not_at_all(runtime):
+    """The inventory writes a batch in one transaction: a slot PostgreSQL refuses leaves none of it behind."""
+    good = Egress("static-ok-1", None, "us", "http", "127.0.0.1", 3128)
+    refused = Egress("static-bad-1", None, "us", "http", "127.0.0.1", 70000)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        runtime.inventory.add([good, refused])
+    assert not any(slot.id.startswith("static-") for slot in runtime.inventory.all())
+    assert runtime.inventory.add([good]) == ["static-ok-1"]
 
 
 def test_fallback_countries_are_tried_in_order(make_runtime):
