@@ -325,6 +325,24 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     return Settings(**sections, providers=providers, source=source)
 
 
+
+def as_ini(settings: Settings) -> tuple[str, dict[str, str]]:
+    """`settings` as a file `load` reads back to the same settings, and the `GATEWAY_*` variables that carry
+    its credentials (they never go into the file): how a parent hands its settings to a child process."""
+    sections = {name: getattr(settings, name) for name in SECTIONS}
+    sections.update({f"provider:{name}": provider for name, provider in settings.providers.items()})
+    lines, secrets = [], {}
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            if isinstance(value, Secret):
+                if value:
+                    secrets[f"{ENV_PREFIX}{section.replace(':', '_')}_{f.name}".upper()] = value.reveal()
+            else:
+                lines.append(f"{f.name} = {str(value).lower() if isinstance(value, bool) else value}")
+    return "\n".join(lines) + "\n", secrets
+
 def _read_file(path: Path, raw: _Raw) -> None:
     parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     parser.optionxform = str  # type: ignore[assignment,method-assign]

@@ -2,44 +2,36 @@
 bare thing it is built on, in alternating rounds of one run, on loopback, and reports their ratio. Never
 judged by a timer in a unit test.
 
-A `Lab` holds what a run needs: embedded stores of its own (`<data_dir>/bench`, wiped at the start, so
-benchmarks never touch real data), the local doubles and gateways as separate processes (so each one's CPU
-is its own), and it stops them all at the end.
+Every figure runs in one `Lab` named `bench` (see loadtest/lab.py): stores of its own, so benchmarks never
+touch real data, and each double and gateway in a process of its own.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cached_property
-from pathlib import Path
 from statistics import median
 
 import gevent
 import psutil
 import requests
 
-from gateway import egress, offers, pairs
-from gateway.config import ProviderSettings, Secret, Settings
-from gateway.runtime import Runtime
+from gateway import egress, pairs
+from gateway.config import Settings
 from gateway.tracing import TraceOptions, trace
 from loadtest.chains import chain
-from loadtest.processes import ServiceProcess
-from store.embedded import EmbeddedStores
+from loadtest.lab import PROVIDER, PROXY_PASSWORD, Lab
+from store import redis_client
 from store.pool import EgressPool, PoolPolicy
 
 ROUNDS = 6
 BOT = {"User-Agent": "bench-bot/1.0"}
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"}
-PROXY_PASSWORD = "proxy-secret"
-TRACKIER_KEY = "fake-trackier-key"
 
 
 def throughput(operation: Callable[[], object], greenlets: int, seconds: float) -> float:
@@ -69,98 +61,6 @@ def side_by_side(subject: Callable[[], float], baseline: Callable[[], float], ro
 
 def ratio(subjects: list[float], baselines: list[float]) -> float:
     return round(median(a / b for a, b in zip(subjects, baselines, strict=True)), 3)
-
-
-class Lab:
-    def __init__(self, settings: Settings) -> None:
-        self.data_dir = Path(settings.server.data_dir) / "bench"
-        self.base = settings
-        self.processes: list[ServiceProcess] = []
-
-    def __enter__(self) -> Lab:
-        shutil.rmtree(self.data_dir, ignore_errors=True)  # every run starts from nothing
-        self.data_dir.mkdir(parents=True)
-        self.embedded = EmbeddedStores(self.data_dir).acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in reversed(self.processes):
-            try:
-                proc.terminate(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if "rt" in self.__dict__:
-            self.rt.close()
-        self.embedded.release()
-
-    # The doubles start when a figure first needs them.
-    @cached_property
-    def proxy(self) -> ServiceProcess:
-        return self.double("proxy", "--kind", "socks5")
-
-    @cached_property
-    def chains(self) -> ServiceProcess:
-        return self.double("chains")
-
-    @cached_property
-    def slow_chains(self) -> ServiceProcess:
-        return self.double("chains", "--latency-ms", "500")
-
-    @cached_property
-    def trackier(self) -> ServiceProcess:
-        return self.double("trackier", "--api-key", TRACKIER_KEY)
-
-    @cached_property
-    def rt(self) -> Runtime:
-        return Runtime.open(self.settings)
-
-    @cached_property
-    def settings(self) -> Settings:
-        host, port = self.proxy.url.split("//", 1)[1].split(":")
-        provider = ProviderSettings(host=host, port=int(port), scheme="socks5h", username="bench",
-                                    username_template="{username}-{country}-{session}", password=Secret(PROXY_PASSWORD))
-        return Settings(providers={"bench": provider}).replace(
-            server__data_dir=self.data_dir, server__drain_s=2.0, server__log_level="warning",
-            redis__url=self.embedded.redis_url, postgres__url=self.embedded.postgres_url,
-            tracing__allow_private=True, pool__cooldown_s=0.0, clicks__lease_wait_ms=5000,
-            trackier__base_url=self.trackier.url, trackier__api_key=Secret(TRACKIER_KEY),
-            trackier__advertiser_id="1", trackier__publisher_id="1", trackier__click_domain="track.example",
-            trackier__public_base_url="http://127.0.0.1", trackier__create_pacing_ms=0)
-
-    def double(self, *args: str) -> ServiceProcess:
-        proc = ServiceProcess.python("-m", "loadtest", *args)
-        self.processes.append(proc)
-        proc.wait_listening(60)
-        return proc
-
-    def gateway(self, workers: int) -> ServiceProcess:
-        s = self.settings
-        config = self.data_dir / "bench.ini"
-        config.write_text(
-            f"[server]\ndata_dir = {self.data_dir}\ndrain_s = 2\nlog_level = info\n"
-            "[tracing]\nallow_private = true\n[pool]\ncooldown_s = 0\n[clicks]\nlease_wait_ms = 5000\n"
-            f"[trackier]\nbase_url = {s.trackier.base_url}\nadvertiser_id = 1\npublisher_id = 1\n"
-            "click_domain = track.example\npublic_base_url = http://127.0.0.1\n"
-            f"[provider:bench]\nhost = {s.providers['bench'].host}\nport = {s.providers['bench'].port}\n"
-            "scheme = socks5h\nusername = bench\nusername_template = {username}-{country}-{session}\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update(GATEWAY_CONFIG=str(config), GATEWAY_REDIS_URL=s.redis.url, GATEWAY_DATABASE_URL=s.postgres.url,
-                   GATEWAY_PROVIDER_BENCH_PASSWORD=PROXY_PASSWORD, GATEWAY_TRACKIER_API_KEY=TRACKIER_KEY,
-                   GATEWAY_ADMIN_TOKEN=uuid.uuid4().hex)
-        proc = ServiceProcess([sys.executable, "-m", "gateway", "serve", "--workers", str(workers), "--port", "0"],
-                              env)
-        self.processes.append(proc)
-        proc.wait_listening(60)
-        return proc
-
-    @staticmethod
-    def hammer(url: str, *args: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "loadtest", "hammer", url, *args], capture_output=True,
-                              text=True, timeout=300, check=True)
-        return json.loads(done.stdout)
-
-    def offer(self, slug: str, **fields: object) -> None:
-        offers.create(self.rt, {"slug": slug, "name": slug, "country": "us", **fields})
 
 
 def rss_mb(pid: int) -> float:
@@ -213,9 +113,7 @@ def pool_figure(lab: Lab, greenlets: int = 200, seconds: float = 3.0) -> dict:
         pairs_, pings = side_by_side(lambda: throughput(lease_and_release, greenlets, seconds / (2 * ROUNDS)),
                                      lambda: throughput(two_pings, greenlets, seconds / (2 * ROUNDS)), ROUNDS)
     finally:
-        keys = list(rt.redis.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            rt.redis.delete(*keys)
+        redis_client.delete_prefix(rt.redis, prefix)
     return {"lease_release_pairs_per_s": round(median(pairs_)), "ping_pairs_per_s": round(median(pings)),
             "ping_round_trips_per_s": round(median(pings) * 2), "lease_ratio": ratio(pairs_, pings)}
 
@@ -234,7 +132,7 @@ def trace_figure(lab: Lab, hops: int = 5, traces: int = 40, rounds: int = ROUNDS
     The chain server runs in its own process, so only the client's CPU is counted; the tracer runs with the
     SSRF guard off (the chain is on loopback), as the bare client has none.
     """
-    base = lab.chains.url
+    base = lab.chain_server().url
     start = chain(base, ["302"] * hops, f"{base}/land?clickid=bench")
     options = TraceOptions(allow_private=True)
     assert trace(start, None, options).ok
@@ -273,8 +171,8 @@ def fast_path_figures(lab: Lab, seconds: float = 3.0, rounds: int = 3) -> dict:
 def overlap_figures(lab: Lab, clicks: int = 1000) -> dict:
     """`clicks` clicks at the same moment on a 2-hop chain at 500 ms per hop, with as many slots, on a gateway
     of 2 workers: p99 latency over the ideal chain time, and the gateway's peak RSS."""
-    egress.provision(lab.rt, "bench", {"us": clicks})
-    base = lab.slow_chains.url
+    egress.provision(lab.rt, PROVIDER, {"us": clicks})
+    base = lab.chain_server(500).url
     lab.offer("overlap", tracking_url=chain(base, ["302"], f"{base}/land?clickid=o"), wait_ms=30_000)
     gateway = lab.gateway(workers=2)
     url = f"{gateway.url}/c/overlap?gclid=g{{n}}"
@@ -289,8 +187,8 @@ def overlap_figures(lab: Lab, clicks: int = 1000) -> dict:
 def traced_figure(lab: Lab, concurrency: int = 100, seconds: float = 6.0, rounds: int = 2) -> dict:
     """Sustained traced clicks/s of one gateway process against a bare gevent fan-out of `requests.get` on
     the same chain through the same proxy."""
-    egress.provision(lab.rt, "bench", {"us": max(1000, concurrency * 2)})
-    base = lab.chains.url
+    egress.provision(lab.rt, PROVIDER, {"us": max(1000, concurrency * 2)})
+    base = lab.chain_server().url
     start = chain(base, ["302"], f"{base}/land?clickid=t")
     lab.offer("traced", tracking_url=start, wait_ms=30_000)
     gateway = lab.gateway(workers=1)
@@ -314,8 +212,8 @@ def traced_figure(lab: Lab, concurrency: int = 100, seconds: float = 6.0, rounds
 
 def webhook_figure(lab: Lab, rate: int = 500, seconds: float = 8.0) -> dict:
     """The p99 time to acknowledge Trackier postbacks arriving at `rate` per second, spread over 10 pairs."""
-    egress.provision(lab.rt, "bench", {"us": 50})
-    base = lab.chains.url
+    egress.provision(lab.rt, PROVIDER, {"us": 50})
+    base = lab.chain_server().url
     lab.offer("hooks", tracking_url=f"{base}/demo/start?gclid={{click_id}}", final_url=f"{base}/land")
     pairs.create(lab.rt, "hooks", 10)
     tokens = [p.webhook_token for p in lab.rt.pairs.for_offer(lab.rt.offers.get("hooks").id)]
@@ -355,7 +253,7 @@ def run(settings: Settings, say: Callable[[str], None], names: tuple[str, ...] =
     """The named figures (default: every figure of `gateway bench --json`), one line each as it is measured;
     returns them all. `options` holds keyword arguments per figure name."""
     results: dict = {}
-    with Lab(settings) as lab:
+    with Lab(settings, "bench") as lab:
         for name in names:
             figure = FIGURES[name](lab, **(options or {}).get(name, {}))
             results.update(figure)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.waiting
+from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store.errors import StoreUnavailable
@@ -42,6 +44,27 @@ def translated_errors() -> Iterator[None]:
         raise StoreUnavailable(f"PostgreSQL: no connection ({exc})") from exc
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"PostgreSQL: {exc}".strip()) from exc
+
+
+def url_for(url: str, database: str) -> str:
+    """`url` naming `database` instead."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def create_database(url: str, name: str, template: str | None = None) -> str:
+    """Create database `name` (afresh: an older one of that name is dropped) on the server of `url`; its URL."""
+    drop_database(url, name)
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(statement)
+    return url_for(url, name)
+
+
+def drop_database(url: str, name: str) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def is_cooperative() -> bool:

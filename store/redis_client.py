@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,18 @@ def available(call: Callable[[], T]) -> T:
         return call()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreUnavailable(f"Redis: {exc}") from exc
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under `prefix` (SCAN, never KEYS); how many there were."""
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=re.sub(r"([\\*?\[\]])", r"\\\1", prefix) + "*", count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            deleted += client.delete(*batch)
+            batch = []
+    return deleted + (client.delete(*batch) if batch else 0)
 
 
 def register_script(client: redis.Redis, name: str, **constants: int | str):

@@ -28,10 +28,9 @@ from gateway.config import ProviderSettings, Secret, Settings
 from gateway.runtime import Runtime
 from loadtest.chains import ChainServer
 from loadtest.proxies import ProxyServer, ProxyStats
-from store import migrate
+from store import database, migrate, redis_client
 from store.embedded import EmbeddedStores
 from tests import helpers
-from tests.helpers import database_url_for
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,6 @@ def store_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreUrls]:
         yield StoreUrls(redis_url or stores.redis_url, postgres_url or stores.postgres_url, embedded=True)
 
 
-def _drop(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def dropper(store_urls: StoreUrls) -> Iterator[gevent.pool.Pool]:
     """Drops finished tests' databases in the background (a drop costs a checkpoint); all done by the end."""
@@ -70,14 +64,11 @@ def dropper(store_urls: StoreUrls) -> Iterator[gevent.pool.Pool]:
 def pg_template(store_urls: StoreUrls, dropper: gevent.pool.Pool) -> Iterator[str]:
     """A migrated database that every test's database is cloned from."""
     name = f"gwtest_tpl_{os.getpid()}"
-    _drop(store_urls.postgres, name)
-    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(database_url_for(store_urls.postgres, name)) as conn:
+    with psycopg.connect(database.create_database(store_urls.postgres, name)) as conn:
         migrate.migrate(conn)
     yield name
     dropper.join(timeout=120, raise_error=True)
-    _drop(store_urls.postgres, name)
+    database.drop_database(store_urls.postgres, name)
 
 
 _databases = itertools.count(1)
@@ -87,10 +78,8 @@ _databases = itertools.count(1)
 def database_url(store_urls: StoreUrls, pg_template: str, dropper: gevent.pool.Pool) -> Iterator[str]:
     """A database of this test's own, with every migration applied."""
     name = f"gwtest_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield database_url_for(store_urls.postgres, name)
-    dropper.spawn(_drop, store_urls.postgres, name)
+    yield database.create_database(store_urls.postgres, name, template=pg_template)
+    dropper.spawn(database.drop_database, store_urls.postgres, name)
 
 
 @pytest.fixture
@@ -100,9 +89,7 @@ def redis_prefix(store_urls: StoreUrls) -> Iterator[str]:
     yield prefix
     client = redis.Redis.from_url(store_urls.redis)
     try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
+        redis_client.delete_prefix(client, prefix)
     finally:
         client.close()
 

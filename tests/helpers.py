@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import psutil
 import requests
@@ -19,11 +19,6 @@ from gateway.runtime import Runtime
 from loadtest.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def database_url_for(url: str, database: str) -> str:
-    """`url` with its database name replaced."""
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -55,6 +55,23 @@ def test_environment_overrides_file(tmp_path):
     assert "k-123" not in repr(settings)
 
 
+def test_as_ini_round_trips_and_keeps_credentials_out_of_the_file(tmp_path):
+    """A parent hands its settings to a child process as a file plus credential variables; the child reads
+    back exactly the same settings."""
+    provider = config.ProviderSettings(host="127.0.0.1", port=1080, scheme="socks5h", username="acct",
+                                       username_template="u-{country}-{session}", password=config.Secret("p@ss"))
+    settings = config.Settings(providers={"luna": provider}).replace(
+        server__data_dir=tmp_path, server__drain_s=2.5, tracing__allow_private=True,
+        admin__token=config.Secret("admin-secret"), trackier__api_key=config.Secret("key=1;x"))
+    text, secrets = config.as_ini(settings)
+    assert "p@ss" not in text and "admin-secret" not in text and "key=1;x" not in text
+    assert secrets == {"GATEWAY_PROVIDER_LUNA_PASSWORD": "p@ss", "GATEWAY_ADMIN_TOKEN": "admin-secret",
+                       "GATEWAY_TRACKIER_API_KEY": "key=1;x"}
+    path = tmp_path / "child.ini"
+    path.write_text(text)
+    assert config.load(path, secrets) == dataclasses.replace(settings, source=str(path))
+
+
 def test_relative_data_dir_is_relative_to_the_file(tmp_path):
     """A relative data_dir in a config file is resolved against that file's directory."""
     path = write(tmp_path, "[server]\ndata_dir = state\n")

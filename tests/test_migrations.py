@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from store import migrate
-from tests.helpers import clean_env, database_url_for, run_gateway
+from store import database, migrate
+from tests.helpers import clean_env, run_gateway
 
 TABLES = {"offers", "pairs", "egress", "webhook_events", "traces", "pool_snapshots", "trackier_calls",
           "schema_migrations"}
@@ -18,12 +18,8 @@ TABLES = {"offers", "pairs", "egress", "webhook_events", "traces", "pool_snapsho
 def empty_database(store_urls, request):
     """A database with no tables at all."""
     name = f"gwtest_empty_{abs(hash(request.node.nodeid)) % 10**8}"
-    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield database_url_for(store_urls.postgres, name)
-    with psycopg.connect(store_urls.postgres, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield database.create_database(store_urls.postgres, name)
+    database.drop_database(store_urls.postgres, name)
 
 
 def tables(url: str) -> set[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from gateway import egress, maintenance, pool
 from gateway.errors import ValidationError
+from store import redis_client
 from store.inventory import Egress
 from store.pool import NoEgress
 from tests.conftest import PROVIDER_PASSWORD
@@ -153,7 +154,7 @@ def test_redis_wiped_then_one_tick_restores_the_whole_pool(make_runtime, store_u
     if store_urls.embedded:
         rt.redis.flushall()
     else:
-        rt.redis.delete(*rt.redis.scan_iter(match=rt.settings.redis.prefix + "*"))
+        redis_client.delete_prefix(rt.redis, rt.settings.redis.prefix)
     assert rt.pool.census() == {}
     report = maintenance.tick(rt)
     assert report.reconciled == {"added": 25}
