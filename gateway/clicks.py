@@ -81,12 +81,12 @@ def handle(rt: Runtime, offer: Offer, click: Click) -> Answer:
         return _done(rt, record, started, 302, fallback_url(offer, click.inbound), "fallback_no_egress")
     record.egress_id, record.lease_wait_ms = leased.slot.id, round(leased.lease.waited_ms)
     tracking = params.fill(offer.tracking_url, click.inbound)
-    job = gevent.spawn(_trace, rt, offer, leased, tracking)
+    job = rt.background.spawn(_trace, rt, offer, leased, tracking)
     job.link_exception(lambda g: log.error("trace of click %s crashed: %r", record.id, g.exception))
     job.join(max(0.0, budget_s - (time.monotonic() - started)))
     if not job.ready():
         record.total_ms = round((time.monotonic() - started) * 1000)
-        job.link(lambda done: _late(rt, record, done))
+        rt.background.spawn(_late, rt, record, job)
         return _answer(rt, 302, fallback_url(offer, click.inbound), "fallback_timeout", record, started)
     result = job.value
     if result is None or not result.ok:
@@ -115,7 +115,9 @@ def _trace(rt: Runtime, offer: Offer, leased: pool.Leased, url: str) -> tracing.
 
 
 def _late(rt: Runtime, record: TraceRecord, job: gevent.Greenlet) -> None:
-    """The record of a click answered before its trace ended, written once the trace has ended."""
+    """The record of a click answered before its trace ended, submitted once the trace has ended (a
+    greenlet of `rt.background`, so a drain waits for it)."""
+    job.join()
     _describe(record, job.value if job.successful() else None)
     rt.records.submit(record)
 

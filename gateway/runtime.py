@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass
 from functools import cached_property
 
+import gevent.pool
 import redis
 from psycopg_pool import ConnectionPool
 
@@ -90,6 +91,12 @@ class Runtime:
         for migration in applied:
             log.info("applied migration %04d_%s", migration.version, migration.name)
         return applied
+
+    @cached_property
+    def background(self) -> gevent.pool.Group:
+        """Greenlets that outlive the request that started them (the trace of a click answered before it
+        ended, and its record); a drain waits for them."""
+        return gevent.pool.Group()
 
     @cached_property
     def identity(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterable
 
 import gevent
@@ -119,8 +120,11 @@ def run(rt: Runtime, listener: tuple[str, int] | socket.socket,
     stop.wait()
     log.info("stopping: no new connections, draining up to %.1fs", settings.server.drain_s)
     server.close()
+    deadline = time.monotonic() + settings.server.drain_s
     if not tracker.drain(settings.server.drain_s):
         log.warning("drain timed out with %d request(s) still in flight", tracker.count)
+    if not rt.background.join(timeout=max(0.0, deadline - time.monotonic())):
+        log.warning("drain timed out with %d trace(s) of answered clicks still running", len(rt.background))
     server.stop(timeout=1)
     stop_background()
     log.info("stopped")

@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 import psutil
 import requests
 
+from gateway import config
 from gateway.config import ProviderSettings, Secret
 from gateway.runtime import Runtime
 from loadtest.processes import ServiceProcess
@@ -59,23 +60,11 @@ def server_processes(data_dir: Path) -> list[psutil.Process]:
 
 
 def cli_env(settings, tmp_path: Path) -> dict[str, str]:
-    """Environment (and a config file) making a `gateway` child process use a test's stores, key prefix,
-    data dir and providers."""
-    blocks = []
-    for name, provider in settings.providers.items():
-        blocks.append(f"[provider:{name}]\nhost = {provider.host}\nport = {provider.port}\n"
-                      f"scheme = {provider.scheme}\nusername = {provider.username}\n"
-                      f"username_template = {provider.username_template}\n"
-                      f"password_template = {provider.password_template}\n")
-    config = tmp_path / "cli.ini"
-    config.write_text("\n".join(blocks))
-    env = clean_env(GATEWAY_CONFIG=str(config), GATEWAY_REDIS_URL=settings.redis.url,
-                    GATEWAY_REDIS_PREFIX=settings.redis.prefix, GATEWAY_DATABASE_URL=settings.postgres.url,
-                    GATEWAY_SERVER_DATA_DIR=str(settings.server.data_dir),
-                    GATEWAY_ADMIN_TOKEN=settings.admin.token.reveal())
-    for name, provider in settings.providers.items():
-        env[f"GATEWAY_PROVIDER_{name.upper()}_PASSWORD"] = provider.password.reveal()
-    return env
+    """Environment (and a config file) giving a `gateway` child process exactly a test's settings."""
+    text, secrets = config.as_ini(settings)
+    path = tmp_path / "cli.ini"
+    path.write_text(text)
+    return clean_env(GATEWAY_CONFIG=str(path), **secrets)
 
 
 @dataclass

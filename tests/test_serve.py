@@ -14,12 +14,22 @@ import psutil
 import pytest
 import requests
 
-from gateway import wsgiserver
+from gateway import egress, offers, wsgiserver
 from gateway.config import Settings
 from gateway.runtime import Runtime
 from gateway.server import InFlight
+from loadtest.chains import chain
 from loadtest.processes import ServiceProcess
-from tests.helpers import REPO, GatewayProcess, clean_env, gateway_command, run_gateway, server_processes
+from tests.helpers import (
+    REPO,
+    GatewayProcess,
+    clean_env,
+    cli_env,
+    gateway_command,
+    provider_for,
+    run_gateway,
+    server_processes,
+)
 
 DRAIN_S = 2
 
@@ -84,6 +94,25 @@ def test_prefork_workers_share_the_socket_are_restarted_and_drain(tmp_path):
         assert server_processes(tmp_path) == [] and not any(w.is_running() for w in workers[1:])
     finally:
         proc.kill()
+
+
+def test_sigterm_waits_for_the_traces_of_clicks_answered_late(make_runtime, proxies, chains, tmp_path):
+    """A click answered with the fallback while its trace goes on: SIGTERM lets the trace end and its record
+    reach PostgreSQL before the process exits."""
+    rt = make_runtime(tracing__allow_private=True, pool__cooldown_s=0.0, server__drain_s=10.0,
+                      providers={"luna": provider_for(proxies["socks5"])})
+    egress.provision(rt, "luna", {"us": 1})
+    offers.create(rt, {"slug": "slow", "name": "slow", "country": "us", "wait_ms": 100,
+                       "tracking_url": chain(chains.url(), ["302"], f"{chains.url()}/land?delay_ms=1500")})
+    proc = GatewayProcess(env=cli_env(rt.settings, tmp_path))
+    url = proc.wait_listening(30)
+    click = requests.get(f"{url}/c/slow?gclid=late", allow_redirects=False, timeout=5,
+                         headers={"User-Agent": "Mozilla/5.0 Chrome/131.0"})
+    assert click.status_code == 302
+    assert proc.terminate(timeout=15) == 0, proc.output()
+    (record,) = rt.traces.recent()
+    assert record["outcome"] == "fallback_timeout"
+    assert record["final_url"] == f"{chains.url()}/land?delay_ms=1500"
 
 
 def test_cli_commands_reuse_the_servers_of_a_running_serve(embedded_gateway):
