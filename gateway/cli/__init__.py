@@ -13,7 +13,7 @@ from gateway.errors import ValidationError
 from gateway.runtime import StartupError
 from store.errors import StoreError
 
-GROUPS = ("core", "pool", "offers", "pairs", "trace", "bench", "demo")
+GROUPS = ("core", "pool", "offers", "pairs", "trace", "bench", "loadtest", "demo")
 
 
 def parser() -> argparse.ArgumentParser:
