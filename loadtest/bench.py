@@ -219,8 +219,8 @@ def webhook_figure(lab: Lab, rate: int = 500, seconds: float = 8.0) -> dict:
     tokens = [p.webhook_token for p in lab.rt.pairs.for_offer(lab.rt.offers.get("hooks").id)]
     gateway = lab.gateway(workers=1)
     url = f"{gateway.url}/webhooks/trackier?token={{v}}&click_id=bench-{{n}}"
-    lab.hammer(url, "--rate", "50", "--seconds", "1", "--values", ",".join(tokens))
-    result = lab.hammer(url, "--rate", str(rate), "--seconds", str(seconds), "--values", ",".join(tokens))
+    lab.hammer(url, "--rate", "50", "--seconds", "1", "--values=" + ",".join(tokens))
+    result = lab.hammer(url, "--rate", str(rate), "--seconds", str(seconds), "--values=" + ",".join(tokens))
     assert set(result["statuses"]) == {"200"}, result
     return {"webhook_ack_p99_ms": result["p99_ms"], "webhook_ack_p50_ms": result["p50_ms"],
             "webhook_rate": round(result["per_second"])}
