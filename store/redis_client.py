@@ -15,6 +15,11 @@ from redis.retry import Retry
 
 from store.errors import StoreUnavailable
 
+try:
+    from redis.driver_info import DriverInfo
+except ImportError:  # redis-py before DriverInfo reads its own version once, at import
+    DriverInfo = None
+
 T = TypeVar("T")
 LUA_DIR = Path(__file__).parent / "lua"
 SAFE_CHARS = set(string.ascii_letters + string.digits + ":_.-{}")
@@ -37,6 +42,9 @@ def connect(url: str, *, max_connections: int, timeout_s: float, connect_timeout
         retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
         decode_responses=True,
+        # Given, the version is not looked up in the package metadata for each new connection (measured: 5% of
+        # the CPU of a 1000-click burst, which opens connections up to max_connections at once).
+        **({"driver_info": DriverInfo(lib_version=redis.__version__)} if DriverInfo else {}),
     )
     return redis.Redis(connection_pool=pool)
 
