@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
+import gevent
 import gevent.event
 
 from gateway.countries import normalize
@@ -29,6 +30,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_URL = 2048
 MAX_CACHED = 10_000
+STALE_WAIT_S = 0.25
 SUB_ID_KEYS = tuple(f"p{n}" for n in range(1, 11))
 REQUIRED = ("slug", "name", "tracking_url", "country")
 
@@ -183,27 +185,33 @@ class OfferCache:
         self.subscription = Subscription(rt.redis, self.channel, self._drop, lambda: self._drop("*"))
 
     def get(self, slug: str) -> Offer | None:
-        """The offer (enabled or not), None if there is none; a stale copy if PostgreSQL is down."""
+        """The offer (enabled or not), None if there is none. Past its time a cached copy is looked up again;
+        when PostgreSQL is down or slow to answer (over `STALE_WAIT_S`) the stale copy serves meanwhile, so
+        a click never waits on PostgreSQL for an offer it has seen."""
         entry = self._entries.get(slug)
         if entry and entry[0] > time.monotonic():
             return entry[1]
         pending = self._loading.get(slug)
-        if pending is not None:
-            return pending.get()
-        pending = self._loading[slug] = gevent.event.AsyncResult()
+        if pending is None:
+            pending = self._loading[slug] = gevent.event.AsyncResult()
+            gevent.spawn(self._load, slug, pending)
+        try:
+            return pending.get(timeout=STALE_WAIT_S if entry else None)
+        except (gevent.Timeout, StoreUnavailable):
+            if entry:
+                return entry[1]
+            raise
+
+    def _load(self, slug: str, pending: gevent.event.AsyncResult) -> None:
         try:
             offer = self.rt.offers.find(slug) if SLUG.match(slug) else None
-        except StoreUnavailable as exc:
-            if entry:
-                pending.set(entry[1])
-                return entry[1]
+        except Exception as exc:
             pending.set_exception(exc)
-            raise
+        else:
+            self._remember(slug, offer)
+            pending.set(offer)
         finally:
             self._loading.pop(slug, None)
-        self._remember(slug, offer)
-        pending.set(offer)
-        return offer
 
     def _remember(self, slug: str, offer: Offer | None) -> None:
         if len(self._entries) >= MAX_CACHED:

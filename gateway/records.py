@@ -134,7 +134,10 @@ class RecordWriter:
                 return False
             for _ in batch:
                 self.queue.popleft()
-            self._failures = 0
+            if self._failures:
+                log.info("wrote %d queued trace record(s) after %d failed attempt(s); %d still queued",
+                         len(batch), self._failures, len(self.queue))
+                self._failures = 0
             self.rt.metrics.writer_written.inc(len(batch))
             self.rt.metrics.writer_queue.set(len(self.queue))
             self._count(batch)

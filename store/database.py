@@ -13,6 +13,33 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store.errors import StoreUnavailable
 
+DOWN_WAIT_S = 0.2
+RECONNECT_GIVE_UP_S = 5.0
+
+
+class FailFastPool(ConnectionPool):
+    """A pool that, once it has failed to hand out a connection, makes callers wait only `DOWN_WAIT_S` for
+    one until it succeeds again: with PostgreSQL down, every postback and every lookup would otherwise wait
+    the whole pool timeout before its 503.
+
+    The pool's background reconnect backs off exponentially (1, 2, 4 ... s) for as long as `reconnect_timeout`;
+    after a long outage its next attempt could be minutes away. It gives up after `RECONNECT_GIVE_UP_S`
+    instead, and the next caller who finds no connection starts a fresh attempt at once: recovery follows
+    PostgreSQL's return by about one request, whatever the outage lasted."""
+
+    down = False
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+        if timeout is None and self.down:
+            timeout = DOWN_WAIT_S
+        try:
+            conn = super().getconn(timeout)
+        except PoolTimeout:
+            self.down = True
+            raise
+        self.down = False
+        return conn
+
 
 def connect(url: str, *, min_size: int, max_size: int, connect_timeout_s: float,
             pool_timeout_s: float, name: str = "gateway") -> ConnectionPool:
@@ -21,13 +48,14 @@ def connect(url: str, *, min_size: int, max_size: int, connect_timeout_s: float,
     Connections run in autocommit: a statement is its own transaction, one round trip where an implicit
     transaction would add a BEGIN and a COMMIT (most writes here are one statement by design). Code that needs
     several statements to hold together opens `conn.transaction()`."""
-    pool = ConnectionPool(
+    pool = FailFastPool(
         url,
         min_size=min(min_size, max_size),
         max_size=max_size,
         timeout=pool_timeout_s,
         kwargs={"connect_timeout": max(1, round(connect_timeout_s)), "application_name": name, "autocommit": True},
         check=ConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_GIVE_UP_S,
         open=False,
         name=name,
     )

@@ -1,0 +1,160 @@
+"""Faults survived by a real `gateway serve` process: a store stopped and started again under it, the
+process killed while traces hold slots, upstreams that hang, reset or babble, proxies that refuse.
+
+A test that stops a store owns that store (its own embedded redis-server or PostgreSQL cluster); the other
+store is the suite's, under the test's own key prefix or database.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gevent
+import gevent.pool
+import pytest
+import requests
+
+from gateway import egress, offers, pairs
+from gateway.config import Settings
+from gateway.runtime import Runtime
+from loadtest.chains import chain
+from store.embedded import EmbeddedPostgres, EmbeddedRedis
+from tests.helpers import GatewayProcess, cli_env, provider_for
+from tests.test_trackier import trackier_settings
+
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"}
+WAIT_MS = 1500
+
+
+@pytest.fixture
+def fake():
+    from loadtest.trackier import FakeTrackier
+
+    server = FakeTrackier().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "own")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path / "own", durable=False)
+    server.start()
+    yield server
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def serve(settings: Settings, proxies, tmp_path: Path):
+    """`serve(slots=N, **changes)`: provision N slots behind the local SOCKS5 proxy, then start `gateway serve`
+    as a child process on the test's stores (with `changes`); returns (process, url, settings)."""
+    started: list[GatewayProcess] = []
+
+    def start(slots: int = 3, prepare=None, **changes) -> tuple[GatewayProcess, str, Settings]:
+        changes = {"tracing__allow_private": True, "pool__cooldown_s": 0.0, "maintenance__interval_s": 1.0,
+                   "server__drain_s": 3.0, "providers": {"luna": provider_for(proxies["socks5"])}, **changes}
+        served = settings.replace(**changes)
+        with Runtime.open(served) as rt:
+            egress.provision(rt, "luna", {"us": slots})
+            if prepare:
+                prepare(rt)
+        started.append(GatewayProcess(env=cli_env(served, tmp_path / f"gw{len(started)}")))
+        return started[-1], started[-1].wait_listening(30), served
+
+    (tmp_path / "gw0").mkdir()
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+def shop(chains, **fields) -> dict:
+    return {"slug": "shop", "name": "Shop", "country": "us", "wait_ms": WAIT_MS,
+            "tracking_url": chain(chains.url(), ["302"], f"{chains.url()}/land?clickid=c1"), **fields}
+
+
+def click(url: str, gclid: str = "g") -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = requests.get(f"{url}/c/shop?gclid={gclid}", headers=BROWSER, allow_redirects=False, timeout=30)
+    return response, time.monotonic() - started
+
+
+def traced(response: requests.Response, chains) -> bool:
+    return response.status_code == 302 and response.headers["Location"].startswith(f"{chains.url()}/land")
+
+
+def fell_back(response: requests.Response, chains) -> bool:
+    return response.status_code == 302 and response.headers["Location"].startswith(f"{chains.url()}/r/302")
+
+
+def readyz(url: str) -> tuple[int, dict]:
+    response = requests.get(f"{url}/readyz", timeout=10)
+    return response.status_code, response.json()
+
+
+def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(serve, own_redis, chains):
+    """Redis stops under traffic: every click still gets its fallback redirect within the wait budget (no 5xx)
+    and /readyz names Redis; Redis comes back empty: one maintenance tick rebuilds the pool from the
+    inventory and clicks are traced again, without a restart."""
+    proc, url, _ = serve(redis__url=own_redis.url, prepare=lambda rt: offers.create(rt, shop(chains)))
+    assert traced(click(url)[0], chains)
+
+    own_redis.stop()
+    answers = gevent.pool.Pool(10).map(lambda n: click(url, f"down-{n}"), range(20))
+    assert all(fell_back(response, chains) for response, _ in answers), [r.status_code for r, _ in answers]
+    assert max(elapsed for _, elapsed in answers) < WAIT_MS / 1000 + 1
+    status, body = readyz(url)
+    assert status == 503 and not body["stores"]["redis"]["ok"] and body["stores"]["postgres"]["ok"]
+
+    mark = len(proc.log)
+    own_redis.start()
+    proc.wait_for(re.compile(r"reconciled the live pool with the inventory"), 10, after_line=mark)
+    assert traced(click(url, "back")[0], chains)
+    assert readyz(url)[0] == 200
+    assert "Traceback" not in proc.output()
+
+
+def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve, own_postgres, chains, fake):
+    """PostgreSQL stops: clicks of an offer already looked up still redirect (traced, from a stale cached copy);
+    postbacks are answered 503 so that Trackier retries; trace records wait in the queue and reach
+    PostgreSQL once it is back."""
+    def prepare(rt: Runtime) -> None:
+        offers.create(rt, shop(chains, final_url="https://shop.example/"))
+        pairs.create(rt, "shop", 1)
+
+    proc, url, served = serve(postgres__url=own_postgres.url(), postgres__pool_timeout_s=2.0,
+                              clicks__offer_cache_s=0.05, prepare=prepare, **trackier_settings(fake))
+    with Runtime.open(served) as rt:
+        token = rt.pairs.for_offer(rt.offers.get("shop").id)[0].webhook_token
+    postback = f"{url}/webhooks/trackier?token={token}&click_id=k1"
+    assert traced(click(url)[0], chains)
+    assert requests.get(postback, timeout=10).status_code == 200
+
+    own_postgres.stop()
+    answers = [click(url, f"down-{n}") for n in range(5)]
+    assert all(traced(response, chains) for response, _ in answers), [r.status_code for r, _ in answers]
+    assert max(elapsed for _, elapsed in answers) < 1.0
+    for click_id in ("k2", "k2-again"):  # the first waits out the pool timeout, later ones do not
+        refused = requests.get(postback.replace("k1", click_id), timeout=10)
+        assert refused.status_code == 503 and refused.headers.get("Retry-After")
+        assert refused.elapsed.total_seconds() < (2.5 if click_id == "k2" else 0.5)
+    status, body = readyz(url)
+    assert status == 503 and not body["stores"]["postgres"]["ok"] and body["stores"]["redis"]["ok"]
+
+    mark = len(proc.log)
+    own_postgres.start()
+    proc.wait_for(re.compile(r"wrote \d+ queued trace record"), 30, after_line=mark)
+    assert requests.get(postback.replace("k1", "k3"), timeout=10).status_code == 200
+    with Runtime.open(served) as rt:
+        assert rt.traces.by_outcome() == {"final": 6, "traced": 1}  # 6 clicks, 1 postback
+        assert sum(rt.events.by_status().values()) == 2
