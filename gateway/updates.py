@@ -107,7 +107,7 @@ class PairUpdater:
         route = self.rt.routes.for_pair(event["pair_id"]) if event["pair_id"] else None
         if route is None:
             return self._finish(event_id, Outcome("failed", "the pair or offer no longer exists"))
-        holder = f"{self.rt.identity}:{event_id}"
+        holder = f"postback:{event_id}"  # the same in every process: a retry of this event re-enters its lock
         decision = self.rt.pair_decisions.submit(Decision(route.pair.id, event["click_id"], event_id, holder,
                                                           event["force_update"]))
         if decision != "run":

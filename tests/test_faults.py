@@ -72,7 +72,6 @@ def serve(settings: Settings, proxies, tmp_path: Path):
         started.append(GatewayProcess(env=cli_env(served, tmp_path / f"gw{len(started)}")))
         return started[-1], started[-1].wait_listening(30), served
 
-    (tmp_path / "gw0").mkdir()
     yield start
     for proc in started:
         proc.kill()
@@ -158,3 +157,51 @@ def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve,
     with Runtime.open(served) as rt:
         assert rt.traces.by_outcome() == {"final": 6, "traced": 1}  # 6 clicks, 1 postback
         assert sum(rt.events.by_status().values()) == 2
+
+
+def eventually(predicate, timeout: float, what: str) -> None:
+    """Wait for another process's effect on the stores, which sends no event this test could wait on."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        gevent.sleep(0.1)
+
+
+def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):
+    """The gateway dies (SIGKILL) while 100 traces hold slots and 3 acknowledged postbacks wait for one: after a
+    restart every slot is back within one maintenance tick of its lease deadline, none stuck, and the
+    postbacks are processed."""
+    def prepare(rt: Runtime) -> None:
+        offers.create(rt, shop(chains, slug="hold", wait_ms=100, tracking_url=f"{chains.url()}/hang?s=60"))
+        offers.create(rt, shop(chains, final_url="https://shop.example/"))
+        pairs.create(rt, "shop", 3)
+
+    lease_s = 3.0
+    proc, url, served = serve(slots=100, prepare=prepare, pool__lease_s=lease_s, webhooks__stale_after_s=1.0,
+                              webhooks__processing_timeout_s=1.0, **trackier_settings(fake))
+    answers = gevent.pool.Pool(100).map(
+        lambda n: requests.get(f"{url}/c/hold?gclid=k{n}", headers=BROWSER, allow_redirects=False, timeout=30),
+        range(100))
+    assert all(a.status_code == 302 for a in answers)
+    with Runtime.open(served) as rt:
+        assert rt.pool.census()["us"]["leased"] == 100
+        tokens = [p.webhook_token for p in rt.pairs.for_offer(rt.offers.get("shop").id)]
+        acked = [requests.get(f"{url}/webhooks/trackier?token={t}&click_id=pb{n}", timeout=10)
+                 for n, t in enumerate(tokens)]
+        assert [a.status_code for a in acked] == [200] * 3
+        killed = time.monotonic()
+        proc.proc.kill()
+        proc.proc.wait(10)
+        assert rt.events.by_status().keys() <= {"pending", "processing"}
+
+        serve_again = GatewayProcess(env=cli_env(served, tmp_path / "again"))
+        try:
+            url = serve_again.wait_listening(30)
+            eventually(lambda: rt.pool.census()["us"]["leased"] == 0, killed + lease_s + 3 - time.monotonic(),
+                       "the dead process's leases to be reaped")
+            assert rt.pool.census()["us"]["quarantined"] == 0
+            eventually(lambda: rt.events.by_status() == {"updated": 3}, 30, "the postbacks to be processed")
+            assert len(fake.overrides) == 3
+            assert traced(click(url)[0], chains)
+        finally:
+            serve_again.kill()

@@ -1,7 +1,8 @@
 -- What a postback does to its pair, decided at once for every process: a repeat of a (pair, click id) seen
 -- within the window (a retry of the same event is not a repeat), a pair updated within its interval (unless
 -- forced), an update already running (the postback is folded into it, which then runs exactly once more), or
--- run the update now (the caller takes the lock). Deciding all of it in one script closes the race in which a
+-- run the update now (the caller takes the lock). The lock's holder names the event, so the retry of an event
+-- whose process died while holding the lock takes it back and runs (and then runs the folded-in ones). Deciding all of it in one script closes the race in which a
 -- postback checked the throttle before an update finished and was folded in after it.
 -- KEYS[1] the pair's busy lock, KEYS[2] its "again" flag, KEYS[3] its "fresh" marker, KEYS[4] the pair's key
 -- for this click id (same {pair:ID} tag; may be absent when the postback has no click id)
@@ -15,7 +16,9 @@ end
 if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 'throttled'
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local holder = redis.call('GET', KEYS[1])
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 'run'
 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
