@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -76,9 +77,9 @@ def _guarded_pools(allowed: Networks) -> dict[str, type]:
 class GuardedAdapter(HTTPAdapter):
     """A requests adapter whose direct connections refuse non-public peers (proxied ones reach the proxy)."""
 
-    def __init__(self, allowed: Networks = ()) -> None:
+    def __init__(self, allowed: Networks = (), **kwargs: Any) -> None:
         self.allowed = allowed
-        super().__init__()
+        super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)

@@ -12,10 +12,12 @@ setting a cookie is not a loop, the same request a second time is.
 
 from __future__ import annotations
 
+import http.client
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from http.cookiejar import DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
@@ -25,6 +27,8 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import ProtocolError
+from urllib3.util.retry import Retry
 
 from gateway import navigation, urls
 from gateway.config import TracingSettings
@@ -44,6 +48,9 @@ CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECAS
 HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 # SOCKS5 replies meaning the proxy worked but the destination did not answer: the chain's fault.
 UPSTREAM_SOCKS_REPLIES = ("0x03", "0x04", "0x05", "0x06")
+PROXY_STATUS_ERROR = re.compile(r";\s*error\s*=\s*\"?([\w-]+)", re.IGNORECASE)
+PROXY_SIDE_ERRORS = frozenset({"proxy_internal_error", "proxy_internal_response", "proxy_configuration_error",
+                               "proxy_loop_detected", "connection_limit_reached", "http_request_denied"})
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,33 @@ def referrer(source: str | None, target: str) -> str | None:
     return f"{src.scheme}://{src.netloc}/"
 
 
+class DroppedConnectionRetry(Retry):
+    """Send a request once more when its connection broke before any answer, as browsers do: a proxy or server
+    may close a kept-alive connection just as the next hop reuses it (urllib3 reports that as a ProtocolError,
+    or through an HTTP proxy as a ProxyError, which would blame a healthy slot). Timeouts, refusals and every
+    other error end the request at once, as without retries."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"total": 1, **kwargs})
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
+        if self.total and response is None and _broke_before_answer(error):
+            return self.new(total=self.total - 1)
+        return NO_RETRY.increment(method, url, response, error, _pool, _stacktrace)
+
+
+NO_RETRY = Retry(0, read=False)
+DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _broke_before_answer(error: Exception | None) -> bool:
+    cause = getattr(error, "original_error", None)
+    if cause is None and isinstance(error, ProtocolError) and len(error.args) > 1:
+        cause = error.args[1]
+    return isinstance(cause, DROPPED)
+
+
 class _Trace:
     """One trace. Requests are prepared here and handed to a requests adapter directly: `Session.send` would
     prepare the next redirect for `Response.next` on every 3xx and `Session.prepare_request` copy the whole
@@ -159,7 +193,8 @@ class _Trace:
                         "Accept-Encoding": "gzip, deflate", "Upgrade-Insecure-Requests": "1"}
         self.allowed = parse_networks(options.allow_networks)
         guarded = not options.allow_private and egress is None
-        self.adapter = GuardedAdapter(self.allowed) if guarded else HTTPAdapter()
+        retry = DroppedConnectionRetry()
+        self.adapter = GuardedAdapter(self.allowed, max_retries=retry) if guarded else HTTPAdapter(max_retries=retry)
         self.proxies = {"http": egress.url, "https": egress.url} if egress else {}
         self.timeout = (options.connect_timeout_s, options.read_timeout_s)
 
@@ -259,9 +294,11 @@ class _Trace:
     def _decide(self, url: str, response: requests.Response, source: str | None,
                 started: float) -> tuple[str | None, str | None]:
         status = response.status_code
-        if status == 407 and self.egress and self.egress.is_http:
-            self._add(url, status, "error", None, started, 0)
-            raise TraceFailed("egress_failed", "the proxy refused the credentials (407)")
+        if self.egress and self.egress.is_http:
+            blame = proxy_failure(status, response.headers.get("Proxy-Status", ""))
+            if blame:
+                self._add(url, status, "error", None, started, 0)
+                raise TraceFailed("egress_failed", blame)
         location = response.headers.get("Location")
         if status in REDIRECTS and location:
             nxt = urls.with_fragment(self._resolve(url, urls.header_text(location)), urls.fragment_of(url))
@@ -362,6 +399,18 @@ def _causes(exc: BaseException):
         yield current
         todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
         todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+
+
+def proxy_failure(status: int, proxy_status: str) -> str | None:
+    """Why an answer through an HTTP proxy is the proxy's own failure, or None when it is the chain's: a 407,
+    or an RFC 9209 `Proxy-Status` naming an error of the proxy itself (a destination it could not reach is
+    the chain's outcome, as a SOCKS "connection refused" is)."""
+    if status == 407:
+        return "the proxy refused the credentials (407)"
+    error = PROXY_STATUS_ERROR.search(proxy_status)
+    if error and error.group(1).lower() in PROXY_SIDE_ERRORS:
+        return f"the proxy failed ({status}, Proxy-Status error={error.group(1)})"
+    return None
 
 
 def classify(exc: BaseException, egress: ProxyRoute | None) -> tuple[str, str]:

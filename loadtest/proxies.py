@@ -4,7 +4,8 @@ proxy, both requiring a username and password, on loopback.
 Like a residential provider, any username is accepted with the right password (the username names the
 session), so one proxy serves many slots. Per username the proxy logs how many connections it carried at
 once: the load test's proof that no slot ever carried two traces together. `mode` injects faults:
-`ok`, `bad_auth` (407 / SOCKS auth failure), `reject` (CONNECT answered 502 / SOCKS general failure).
+`ok`, `bad_auth` (407 / SOCKS auth failure), `reject` (502 with `Proxy-Status: ...; error=proxy_internal_error`
+/ SOCKS general failure).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class ProxyServer:
             host, _, port = target.rpartition(":")
             upstream = self._dial(host.strip("[]"), int(port))
             if upstream is None:
-                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                self._bad_gateway(client)
                 return
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             self._carry(user, client, upstream, rest)
@@ -119,13 +120,19 @@ class ProxyServer:
         parts = urlsplit(target)
         upstream = self._dial(parts.hostname or "", parts.port or 80)
         if upstream is None:
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self._bad_gateway(client)
             return
         path = parts.path or "/"
         forwarded = [f"{method} {path}{'?' + parts.query if parts.query else ''} {version}"]
         forwarded += [h for h in headers if not h.lower().startswith(("proxy-", "connection:"))]
         forwarded.append("Connection: close")
         self._carry(user, client, upstream, ("\r\n".join(forwarded) + "\r\n\r\n").encode("latin-1") + rest)
+
+    def _bad_gateway(self, client: socket.socket) -> None:
+        """A 502 saying whose fault it is, in an RFC 9209 `Proxy-Status` header as proxies do."""
+        error = "proxy_internal_error" if self.mode == "reject" else "connection_refused"
+        client.sendall(f"HTTP/1.1 502 Bad Gateway\r\nProxy-Status: loadtest-proxy; error={error}\r\n"
+                       "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
 
     def _dial(self, host: str, port: int) -> socket.socket | None:
         if self.mode == "reject":

@@ -97,6 +97,6 @@ class Gateway:
 
 def provider_for(proxy) -> ProviderSettings:
     host, port = proxy.address
-    return ProviderSettings(host=host, port=port, scheme="socks5h", username="acct",
+    return ProviderSettings(host=host, port=port, scheme="http" if proxy.kind == "http" else "socks5h", username="acct",
                             username_template="user-{username}-region-{country}-sessid-{session}",
                             password=Secret(proxy.password))

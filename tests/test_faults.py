@@ -205,3 +205,75 @@ def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):
             assert traced(click(url)[0], chains)
         finally:
             serve_again.kill()
+
+
+FAULTS = ("hang", "close", "reset", "garbage", "trickle", "headers")
+
+
+@pytest.fixture
+def broken():
+    from loadtest.upstreams import BrokenUpstream
+
+    server = BrokenUpstream().start()
+    yield server
+    server.stop()
+
+
+def test_upstreams_that_hang_reset_or_babble_end_in_budget_and_free_their_slot(serve, broken):
+    """Every broken upstream (no answer, a close, a reset, garbage, a body trickling forever, half a status
+    line) ends its trace inside the trace budget; the click falls back within its wait; the slot is
+    released, and not blamed (the chain failed, not the egress)."""
+    total_s = 3.0
+
+    def prepare(rt: Runtime) -> None:
+        for fault in FAULTS:
+            offers.create(rt, {"slug": fault, "name": fault, "country": "us", "wait_ms": WAIT_MS,
+                               "tracking_url": broken.url(fault)})
+
+    _, url, served = serve(slots=len(FAULTS), prepare=prepare, tracing__connect_timeout_s=1.0,
+                           tracing__read_timeout_s=1.0, tracing__total_timeout_s=total_s)
+
+    def click_fault(fault: str) -> tuple[requests.Response, float]:
+        started = time.monotonic()
+        response = requests.get(f"{url}/c/{fault}?gclid=g", headers=BROWSER, allow_redirects=False, timeout=30)
+        return response, time.monotonic() - started
+
+    answers = dict(zip(FAULTS, gevent.pool.Pool(len(FAULTS)).map(click_fault, FAULTS), strict=True))
+    for fault, (response, elapsed) in answers.items():
+        assert response.status_code == 302 and response.headers["Location"] == broken.url(fault) + "?gclid=g", fault
+        assert elapsed < WAIT_MS / 1000 + 0.5, (fault, elapsed)
+    with Runtime.open(served) as rt:
+        eventually(lambda: len(rt.traces.recent()) == len(FAULTS), total_s + 5, "every trace's record")
+        for record in rt.traces.recent():
+            assert record["outcome"] in ("fallback_error", "fallback_timeout"), record
+            assert record["trace_ms"] <= total_s * 1000 + 500, record
+        census = rt.pool.census()["us"]
+        assert (census["leased"], census["quarantined"], census["ready"]) == (0, 0, len(FAULTS))
+
+
+@pytest.mark.parametrize(("kind", "fault"), [("http", "reject"), ("http", "bad_auth"), ("socks5", "reject")])
+def test_a_failing_proxy_is_quarantined_traffic_moves_and_it_comes_back(serve, proxies, chains, kind, fault):
+    """A provider whose proxy fails (a 502 whose Proxy-Status blames the proxy / a SOCKS general failure) or
+    refuses the credentials (407): its slots are quarantined
+    after `fail_threshold` failures each and clicks move to the healthy provider; once the proxy recovers,
+    maintenance lets its slots back half-open and a good trace makes them ready again."""
+    def prepare(rt: Runtime) -> None:
+        egress.provision(rt, "flaky", {"us": 2})
+        offers.create(rt, shop(chains))
+
+    flaky, healthy = proxies[kind], proxies["socks5" if kind == "http" else "http"]
+    _, url, served = serve(slots=2, prepare=prepare, pool__fail_threshold=2, pool__quarantine_s=2.0,
+                           providers={"luna": provider_for(healthy), "flaky": provider_for(flaky)})
+    flaky.mode = fault
+    with Runtime.open(served) as rt:
+        answers = [click(url, f"k{n}")[0] for n in range(12)]
+        assert rt.pool.census()["us"]["quarantined"] == 2
+        assert all(traced(a, chains) for a in answers[-4:])
+        assert all(traced(a, chains) or fell_back(a, chains) for a in answers)
+
+        flaky.mode = "ok"
+        eventually(lambda: rt.pool.census()["us"]["quarantined"] == 0, 10, "the quarantine to end")
+        answers = [click(url, f"back{n}")[0] for n in range(8)]
+        assert all(traced(a, chains) for a in answers)
+        assert rt.pool.census()["us"] == {**rt.pool.census()["us"], "ready": 4, "quarantined": 0}
+        assert flaky.stats.by_user, "the recovered proxy carried traces again"

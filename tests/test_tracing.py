@@ -243,6 +243,19 @@ def test_a_rejected_connect_is_the_egress_fault(chains, proxies):
     assert result.error == "egress_failed"
 
 
+def test_a_proxy_side_proxy_status_is_the_egress_fault_a_dead_destination_the_chains(chains, proxies):
+    """Plain http goes through an HTTP proxy in absolute form, so a 502 could be the proxy's or the chain's:
+    RFC 9209 `Proxy-Status` tells them apart."""
+    route = ProxyRoute("s", proxies["http"].url("u"))
+    proxies["http"].mode = "reject"
+    failed = trace(land(chains), route, LOCAL)
+    assert (failed.error, failed.egress_outcome) == ("egress_failed", "fail")
+    assert "proxy_internal_error" in failed.detail
+    proxies["http"].mode = "ok"
+    dead = trace("http://127.0.0.1:1/land", route, LOCAL)
+    assert dead.egress_outcome == "upstream_error" and dead.hops[-1].status == 502
+
+
 def test_a_dead_destination_behind_socks_is_the_chain_fault(chains, proxies):
     """When the SOCKS proxy works but the destination refuses, the chain is at fault, not the slot."""
     result = trace("http://127.0.0.1:1/land", ProxyRoute("s", proxies["socks5"].url("u")), LOCAL)
