@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from bottle import Bottle
-
 from gateway.routes import api, health
 from gateway.routes.clicks import ClickApp
 from gateway.routes.webhooks import PostbackApp
@@ -14,14 +12,17 @@ from gateway.runtime import Runtime
 
 
 def build_app(rt: Runtime) -> Callable:
-    root = Bottle()
-    root.merge(health.build(rt))
-    root.mount("/api/", api.build(rt))
+    root = health.build(rt)
+    admin = api.build(rt)
     clicks, postbacks = ClickApp(rt), PostbackApp(rt)
     exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks}
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/api/"):  # not Bottle.mount: it would decode a non-ASCII path twice and fail
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/api"
+            environ["PATH_INFO"] = path[4:]
+            return admin(environ, start_response)
         handler = exact.get(path) or (clicks if path.startswith("/c/") and "/" not in path[3:] else root)
         return handler(environ, start_response)
 

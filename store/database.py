@@ -11,7 +11,7 @@ import psycopg.waiting
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from store.errors import StoreUnavailable
+from store.errors import BadValue, StoreUnavailable
 
 DOWN_WAIT_S = 0.2
 RECONNECT_GIVE_UP_S = 5.0
@@ -65,13 +65,16 @@ def connect(url: str, *, min_size: int, max_size: int, connect_timeout_s: float,
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Turn "PostgreSQL is not there" into StoreUnavailable; other psycopg errors are bugs and pass through."""
+    """Turn "PostgreSQL is not there" into StoreUnavailable and "cannot hold this value" into BadValue; other
+    psycopg errors are bugs and pass through."""
     try:
         yield
     except PoolTimeout as exc:
         raise StoreUnavailable(f"PostgreSQL: no connection ({exc})") from exc
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"PostgreSQL: {exc}".strip()) from exc
+    except psycopg.DataError as exc:
+        raise BadValue(str(exc).strip()) from exc
 
 
 def url_for(url: str, database: str) -> str:

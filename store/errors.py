@@ -15,3 +15,7 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """The change breaks a uniqueness or state rule (duplicate slug, pair limit, ...)."""
+
+
+class BadValue(StoreError):
+    """PostgreSQL cannot hold the value (a NUL character in text, a number out of range): bad input."""

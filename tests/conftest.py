@@ -2,11 +2,7 @@
 GATEWAY_DATABASE_URL. Each test gets its own PostgreSQL database (cloned from a migrated template) and its
 own Redis key prefix, both removed afterwards."""
 
-from gevent import monkey
-
-monkey.patch_all()
-
-from gateway import resolver
+from gateway import resolver  # after gevent's patching, done by the tests.gevent_first plugin
 
 resolver.install()
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from bottle import Bottle, request, response
 
+from gateway import openapi
 from gateway.auth import admin_token, bearer_matches
 from gateway.routes import api_offers, api_pairs, api_pool
-from gateway.routes.jsonapi import error, json_api
+from gateway.routes.jsonapi import KnownQuery, error, json_api
 from gateway.runtime import Runtime
 
 HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
@@ -39,6 +40,8 @@ def build(rt: Runtime) -> Callable:
     for status, code in ((404, "not_found"), (405, "method_not_allowed"), (500, "internal")):
         app.error(status)(lambda err, s=status, c=code: _error_page(s, c, err))
     app.install(json_api)
+    app.install(KnownQuery(openapi.query_names))
+    app.get("/openapi.json")(openapi.document)
     api_pool.register(app, rt)
     api_offers.register(app, rt)
     api_pairs.register(app, rt)

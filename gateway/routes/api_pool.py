@@ -12,15 +12,17 @@ from gateway.runtime import Runtime
 
 
 def register(app: Bottle, rt: Runtime) -> None:
+    def country_query() -> str | None:
+        country = request.query.get("country")
+        return None if country is None else normalize(country, "country")
+
     @app.get("/pool")
     def pool_status() -> dict:
-        country = request.query.get("country")
-        return pool.status(rt, normalize(country) if country else None).as_dict()
+        return pool.status(rt, country_query()).as_dict()
 
     @app.get("/pool/slots")
     def list_slots() -> dict:
-        country = request.query.get("country")
-        country = normalize(country) if country else None
+        country = country_query()
         limit = query_number("limit", 500, 1, 10_000, int)
         slots = [s for s in rt.inventory.all() if country in (None, s.country)][:limit]
         return {"slots": [{**s.public(), "live": rt.pool.slot(s.id)} for s in slots]}
@@ -40,6 +42,8 @@ def register(app: Bottle, rt: Runtime) -> None:
     @app.post("/pool/slots")
     def add_slot():
         body = json_body()
+        if not isinstance(body.get("id", ""), str | None):
+            raise ValidationError("id", "must be a string")
         slot, created = egress.add_static(rt, body.get("url"), body.get("country"), body.get("id"))
         return respond({**slot.public(), "created": created}, 201 if created else 200)
 

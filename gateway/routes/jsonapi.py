@@ -12,7 +12,7 @@ from typing import Any
 from bottle import HTTPResponse, request
 
 from gateway.errors import GatewayError, ValidationError
-from store.errors import Conflict, NotFound, StoreUnavailable
+from store.errors import BadValue, Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -20,6 +20,7 @@ FAILURES: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
     (StoreUnavailable, 503, "unavailable"),
+    (BadValue, 400, "invalid"),
 ]
 
 
@@ -61,6 +62,28 @@ def json_api(callback: Callable) -> Callable:
         return result if isinstance(result, HTTPResponse) else respond(result)
 
     return wrapper
+
+
+class KnownQuery:
+    """Bottle plugin: refuse query parameters a route does not document, naming the first one; a mistyped
+    `limt=5` would otherwise be ignored without a word."""
+
+    api = 2
+
+    def __init__(self, names: Callable[[str, str], frozenset[str]]) -> None:
+        self.names = names
+
+    def apply(self, callback: Callable, route: Any) -> Callable:
+        known = self.names(route.method, route.rule)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for name in request.query:
+                if name not in known:
+                    raise ValidationError(name, "is not a query parameter of this route"
+                                          + (f" (known: {', '.join(sorted(known))})" if known else ""))
+            return callback(*args, **kwargs)
+
+        return wrapper
 
 
 def raw_body(limit: int = MAX_BODY_BYTES) -> bytes:
