@@ -23,11 +23,14 @@ URL_VALUE = re.compile(r"^\s*((https?:)?//|/)", re.IGNORECASE)
 
 def fill(template: str, inbound: Sequence[tuple[str, str]]) -> str:
     """`template` with every `{name}` replaced by the inbound value of `name`, URL-encoded (empty when the
-    click did not carry it), and every inbound parameter that has no macro appended to the query."""
+    click did not carry it), and every inbound parameter that has no macro appended to the query, except those
+    the template's query already names: a click cannot override the offer's own parameters (a hop that
+    redirects to its `to=` parameter would otherwise send the user wherever the click said)."""
     first: dict[str, str] = {}
     for name, value in inbound:
         first.setdefault(name, value)
-    used = set(MACRO.findall(template))
+    used = set(MACRO.findall(template)) | {unquote_plus(segment.split("=", 1)[0])
+                                           for segment in urlsplit(template).query.split("&") if segment}
     url = MACRO.sub(lambda m: quote(first.get(m.group(1), ""), safe=""), template)
     return append(url, [(name, value) for name, value in inbound if name not in used])
 

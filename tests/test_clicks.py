@@ -276,3 +276,36 @@ def test_a_full_record_queue_drops_and_counts_instead_of_blocking(make_runtime):
     assert rt.records.dropped == 1
     assert "gateway_records_dropped_total 1.0" in rt.metrics.render()[0].decode()
     assert rt.records.flush(10) and rt.traces.by_outcome() == {"beacon": 2}
+
+
+HOSTILE = [
+    {"url": "https://evil.example/"}, {"redirect": "//evil.example"}, {"next": "https://evil.example"},
+    {"to": "https://evil.example"}, {"fallback_url": "https://evil.example"}, {"final_url": "https://evil.example"},
+    {"offer": "https://evil.example"}, {"gclid": "x\r\nLocation: https://evil.example"},
+    {"gclid": "@evil.example"}, {"gclid": "/../../evil.example"}, {"u": "javascript:alert(1)"},
+]
+
+
+@pytest.mark.parametrize("traced", [True, False])
+def test_no_open_redirect(make_gateway, chains, traced):
+    """Whatever the query says, a click goes to the offer's own fallback or where its traced chain ends:
+    same scheme and host, with the hostile values encoded inside the query, never in charge of the target."""
+    gw = make_gateway()
+    agent = "Mozilla/5.0 Chrome/131.0" if traced else "curl/8.5"  # a bot is sent to the fallback untraced
+    offer(gw, tracking_url=chain(chains.url(1), ["302"], f"{chains.url()}/land?c=1"), wait_ms=3000)
+    expected = urlsplit(chains.url() if traced else chains.url(1))
+    for hostile in HOSTILE:
+        for path in ("/c/shoes", "/track-hit"):
+            extra = {"offer": "shoes"} if path == "/track-hit" else {}
+            response = requests.get(f"{gw.url}{path}?{urlencode({**hostile, **extra})}", allow_redirects=False,
+                                    timeout=10, headers={"User-Agent": agent})
+            if hostile.get("offer") and path == "/track-hit":
+                continue
+            location = urlsplit(response.headers["Location"])
+            assert (response.status_code, location.scheme, location.netloc) == (
+                302, expected.scheme, expected.netloc), (hostile, path, response.headers["Location"])
+            assert "evil.example" not in location.netloc + location.path
+    for path in ("/c//evil.example", "/c/%2F%2Fevil.example", "/c/shoes/..%2F..%2Fevil",
+                 "/c/https:%2F%2Fevil.example"):
+        response = requests.get(f"{gw.url}{path}", allow_redirects=False, timeout=10)
+        assert "Location" not in response.headers, path
