@@ -24,6 +24,7 @@ from gateway.config import ProviderSettings, Secret, Settings
 from gateway.runtime import Runtime
 from loadtest.chains import ChainServer
 from loadtest.proxies import ProxyServer, ProxyStats
+from loadtest.trackier import FakeTrackier
 from store import database, migrate, redis_client
 from store.embedded import EmbeddedStores
 from tests import helpers
@@ -166,6 +167,14 @@ def proxies(proxy_servers: dict[str, ProxyServer]) -> dict[str, ProxyServer]:
         server.mode = "ok"
         server.stats = ProxyStats()
     return proxy_servers
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTrackier]:
+    """The fake Trackier API (real v2 request and response shapes) on loopback."""
+    server = FakeTrackier().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chr
 WAIT_MS = 1500
 
 
-@pytest.fixture
-def fake():
-    from loadtest.trackier import FakeTrackier
-
-    server = FakeTrackier().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -101,12 +94,28 @@ def readyz(url: str) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(serve, own_redis, chains):
-    """Redis stops under traffic: every click still gets its fallback redirect within the wait budget (no 5xx)
-    and /readyz names Redis; Redis comes back empty: one maintenance tick rebuilds the pool from the
-    inventory and clicks are traced again, without a restart."""
-    proc, url, _ = serve(redis__url=own_redis.url, prepare=lambda rt: offers.create(rt, shop(chains)))
+def eventually(predicate, timeout: float, what: str) -> None:
+    """Wait for another process's effect on the stores, which sends no event this test could wait on."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        gevent.sleep(0.1)
+
+
+def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(serve, own_redis, chains, fake):
+    """Redis stops under traffic: every click still gets its fallback redirect within the wait budget (no 5xx),
+    /readyz names Redis, postbacks are still acknowledged; Redis comes back empty: one maintenance tick
+    rebuilds the pool from the inventory, clicks are traced again and the postback is processed, without a
+    restart."""
+    def prepare(rt: Runtime) -> None:
+        offers.create(rt, shop(chains, final_url="https://shop.example/"))
+        pairs.create(rt, "shop", 1)
+
+    proc, url, served = serve(redis__url=own_redis.url, webhooks__stale_after_s=1.0, prepare=prepare,
+                              **trackier_settings(fake))
     assert traced(click(url)[0], chains)
+    with Runtime.open(served) as rt:
+        token = rt.pairs.for_offer(rt.offers.get("shop").id)[0].webhook_token
 
     own_redis.stop()
     answers = gevent.pool.Pool(10).map(lambda n: click(url, f"down-{n}"), range(20))
@@ -114,12 +123,15 @@ def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(ser
     assert max(elapsed for _, elapsed in answers) < WAIT_MS / 1000 + 1
     status, body = readyz(url)
     assert status == 503 and not body["stores"]["redis"]["ok"] and body["stores"]["postgres"]["ok"]
+    assert requests.get(f"{url}/webhooks/trackier?token={token}&click_id=k1", timeout=10).status_code == 200
 
     mark = len(proc.log)
     own_redis.start()
     proc.wait_for(re.compile(r"reconciled the live pool with the inventory"), 10, after_line=mark)
     assert traced(click(url, "back")[0], chains)
     assert readyz(url)[0] == 200
+    with Runtime.open(served) as rt:
+        eventually(lambda: rt.events.by_status() == {"updated": 1}, 15, "the postback to be processed")
     assert "Traceback" not in proc.output()
 
 
@@ -157,14 +169,6 @@ def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve,
     with Runtime.open(served) as rt:
         assert rt.traces.by_outcome() == {"final": 6, "traced": 1}  # 6 clicks, 1 postback
         assert sum(rt.events.by_status().values()) == 2
-
-
-def eventually(predicate, timeout: float, what: str) -> None:
-    """Wait for another process's effect on the stores, which sends no event this test could wait on."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        gevent.sleep(0.1)
 
 
 def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):

@@ -27,13 +27,9 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chr
 
 
 @pytest.fixture
-def fake():
-    from loadtest.trackier import FakeTrackier
-
-    server = FakeTrackier().start()
-    server.api_key = TRACKIER_KEY
-    yield server
-    server.stop()
+def fake(fake):
+    fake.api_key = TRACKIER_KEY
+    return fake
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from gateway import navigation
+from gateway.config import Settings
 from gateway.ssrf import BlockedAddress, GuardedAdapter, is_blocked
 from gateway.tracing import ProxyRoute, TraceOptions, trace
 from loadtest.chains import chain
@@ -308,3 +309,9 @@ def test_javascript_and_data_targets_are_not_navigations():
     """`location = "javascript:..."` does not leave the page; an unknown value is not guessed."""
     assert navigation.scan_script("location.href = 'javascript:void(0)'")[0].target.startswith("javascript:")
     assert navigation.scan_script("location.href = atob('aHR0cA==')") == []
+
+
+def test_the_ssrf_guard_is_on_by_default(chains):
+    """Shipped settings trace nothing in private address space: a chain pointing at loopback is refused."""
+    options = TraceOptions.from_settings(Settings().tracing)
+    assert trace(f"{chains.url()}/land", options=options).error == "blocked_address"

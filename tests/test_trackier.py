@@ -19,13 +19,6 @@ from loadtest.trackier import FakeTrackier
 from tests.conftest import ADMIN_TOKEN
 
 
-@pytest.fixture
-def fake():
-    server = FakeTrackier().start()
-    yield server
-    server.stop()
-
-
 def trackier_settings(fake: FakeTrackier, **changes) -> dict:
     return {"trackier__base_url": fake.url, "trackier__api_key": Secret(fake.api_key), "trackier__advertiser_id": "7",
             "trackier__publisher_id": "3", "trackier__click_domain": "track.example",

@@ -17,15 +17,6 @@ from tests.test_trackier import trackier_settings
 
 
 @pytest.fixture
-def fake():
-    from loadtest.trackier import FakeTrackier
-
-    server = FakeTrackier().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def hooked(make_gateway, fake, chains):
     """A gateway with offer `shop` (its chain hands out gclid = the postback's click_id, and a clickid) and
     `count` pairs in the fake Trackier; the updater's workers run."""
