@@ -146,10 +146,11 @@ def add_static(rt: Runtime, url: object, country: object, slot_id: object = None
     """Add one static proxy; returns (slot, created). The same proxy again returns the existing slot."""
     proxy = parse_proxy_url(url)
     cc = normalize(country)
+    wanted = None if slot_id in (None, "") else _check_id(slot_id)
     found = rt.inventory.find_static(proxy.scheme, proxy.host, proxy.port, proxy.username, proxy.password)
     if found:
         return found, False
-    slot = _static_slot(proxy, cc, _check_id(slot_id) if slot_id else _next_static_id(rt, cc, set()))
+    slot = _static_slot(proxy, cc, wanted or _next_static_id(rt, cc, set()))
     if not rt.inventory.add([slot]):
         raise ValidationError("id", f"slot id {slot.id!r} is already taken")
     sync(rt, [slot])

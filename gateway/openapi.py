@@ -108,7 +108,7 @@ SLOT = path("slot_id")
 PAIR = (KEY, INDEX)
 
 
-def paths() -> dict:
+def _paths() -> dict:
     offer = ref("Offer")
     pair = ref("Pair")
     return {
@@ -199,6 +199,7 @@ def paths() -> dict:
     }
 
 
+PATHS = _paths()
 BOTTLE_PARAM = re.compile(r"<(\w+)(?::[^>]*)?>")
 
 
@@ -210,7 +211,7 @@ def documented_path(rule: str) -> str:
 
 def query_names(method: str, rule: str) -> frozenset[str]:
     """The query parameters the document gives the route `rule` (Bottle syntax) for `method`."""
-    spec = paths().get(documented_path(rule), {}).get(method.lower(), {})
+    spec = PATHS.get(documented_path(rule), {}).get(method.lower(), {})
     return frozenset(p["name"] for p in spec.get("parameters", []) if p["in"] == "query")
 
 
@@ -221,7 +222,7 @@ def document() -> dict:
                  "description": "Every route needs `Authorization: Bearer <[admin] token>`."},
         "servers": [{"url": "/api"}],
         "security": [{"bearer": []}],
-        "paths": paths(),
+        "paths": PATHS,
         "components": {"schemas": SCHEMAS,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

@@ -27,7 +27,6 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
-from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from gateway import navigation, urls
@@ -154,8 +153,8 @@ def referrer(source: str | None, target: str) -> str | None:
 
 class DroppedConnectionRetry(Retry):
     """Send a request once more when its connection broke before any answer, as browsers do: a proxy or server
-    may close a kept-alive connection just as the next hop reuses it (urllib3 reports that as a ProtocolError,
-    or through an HTTP proxy as a ProxyError, which would blame a healthy slot). Timeouts, refusals and every
+    may close a kept-alive connection just as the next hop reuses it (urllib3 wraps that in a ProtocolError,
+    or through an HTTP proxy in a ProxyError, which would blame a healthy slot). Timeouts, refusals and every
     other error end the request at once, as without retries."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -173,10 +172,7 @@ DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError
 
 
 def _broke_before_answer(error: Exception | None) -> bool:
-    cause = getattr(error, "original_error", None)
-    if cause is None and isinstance(error, ProtocolError) and len(error.args) > 1:
-        cause = error.args[1]
-    return isinstance(cause, DROPPED)
+    return error is not None and any(isinstance(e, DROPPED) for e in _causes(error))
 
 
 class _Trace:

@@ -42,8 +42,6 @@ def register(app: Bottle, rt: Runtime) -> None:
     @app.post("/pool/slots")
     def add_slot():
         body = json_body()
-        if not isinstance(body.get("id", ""), str | None):
-            raise ValidationError("id", "must be a string")
         slot, created = egress.add_static(rt, body.get("url"), body.get("country"), body.get("id"))
         return respond({**slot.public(), "created": created}, 201 if created else 200)
 
