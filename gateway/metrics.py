@@ -78,6 +78,8 @@ class Metrics:
                                   registry=self.registry, multiprocess_mode="livesum")
         self.writer_dropped = Counter("gateway_records_dropped", "Trace records dropped: the queue was full",
                                       registry=self.registry)
+        self.writer_rejected = Counter("gateway_records_rejected", "Trace records PostgreSQL refused, set aside alone",
+                                       registry=self.registry)
         self.writer_written = Counter("gateway_records_written", "Trace records written to PostgreSQL",
                                       registry=self.registry)
         self.writer_errors = Counter("gateway_record_write_errors", "Failed record writes, by store",

@@ -3,7 +3,9 @@
 A click hands its record to `RecordWriter.submit` and answers at once. The writer's greenlet flushes in
 batches: PostgreSQL first (COPY, all or nothing), then the Redis counters and stream. While PostgreSQL is
 down records stay queued and are written when it returns; the queue is bounded, and what does not fit is
-dropped and counted (`gateway_records_dropped_total`), never blocking a click.
+dropped and counted (`gateway_records_dropped_total`), never blocking a click. A record PostgreSQL refuses
+(`BadValue`) is set aside alone, logged and counted (`gateway_records_rejected_total`): it never holds back
+the records behind it. Text a chain handed out is stored with NUL and lone surrogates replaced.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from datetime import UTC, datetime
 
 import gevent
 import gevent.event
+import gevent.lock
 
+from gateway import text
 from gateway.runtime import Runtime
-from store.errors import StoreError
+from store.batching import write_apart
+from store.errors import BadValue, StoreError
 
 log = logging.getLogger(__name__)
 RETRY_MAX_S = 5.0
@@ -45,7 +50,8 @@ class TraceRecord:
     total_ms: int | None = None
 
     def row(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "offer_slug"}
+        """The columns of the record, with text no store can hold (from the chain) replaced."""
+        return {name: text.scrub(getattr(self, name)) for name in self.__dataclass_fields__ if name != "offer_slug"}
 
     def stream_fields(self) -> dict:
         """The compact form kept in the recent-trace stream (no None values: Redis stores strings)."""
@@ -53,7 +59,7 @@ class TraceRecord:
                   "offer": self.offer_slug, "outcome": self.outcome, "error": self.error,
                   "egress": self.egress_id, "final_url": self.final_url, "redirect": self.redirect_url,
                   "trace_ms": self.trace_ms, "total_ms": self.total_ms}
-        return {k: str(v) for k, v in fields.items() if v is not None}
+        return {k: text.scrub(str(v)) for k, v in fields.items() if v is not None}
 
 
 class RecordWriter:
@@ -64,11 +70,13 @@ class RecordWriter:
         self.interval_s = clicks.writer_interval_ms / 1000
         self.queue: deque[TraceRecord] = deque()
         self.dropped = 0
+        self.rejected = 0
         self.submitted = 0
         self._submitted_event = gevent.event.Event()
         self._wake = gevent.event.Event()
         self._greenlet: gevent.Greenlet | None = None
         self._failures = 0
+        self._writing = gevent.lock.Semaphore()  # the writer greenlet and a flush never write the same batch
 
     def submit(self, record: TraceRecord) -> bool:
         """Queue a record for writing; False (and counted) when the queue is full."""
@@ -121,11 +129,15 @@ class RecordWriter:
         return not self.queue
 
     def write_batches(self) -> bool:
-        """Write queued records batch by batch; False when PostgreSQL refused (they stay queued)."""
+        """Write queued records batch by batch; False when PostgreSQL is unavailable (they stay queued)."""
+        with self._writing:
+            return self._write_queued()
+
+    def _write_queued(self) -> bool:
         while self.queue:
             batch = [self.queue[i] for i in range(min(self.batch, len(self.queue)))]
             try:
-                self.rt.traces.write([record.row() for record in batch])
+                results = write_apart(self._write, batch)
             except StoreError as exc:
                 self._failures += 1
                 self.rt.metrics.writer_errors.labels("postgres").inc()
@@ -134,6 +146,7 @@ class RecordWriter:
                 return False
             for _ in batch:
                 self.queue.popleft()
+            batch = self._set_aside(batch, results)
             if self._failures:
                 log.info("wrote %d queued trace record(s) after %d failed attempt(s); %d still queued",
                          len(batch), self._failures, len(self.queue))
@@ -143,10 +156,31 @@ class RecordWriter:
             self._count(batch)
         return True
 
+    def _write(self, records: list[TraceRecord]) -> list[None]:
+        try:
+            self.rt.traces.write([record.row() for record in records])
+        except StoreError:
+            raise
+        except Exception as exc:  # a row the driver cannot even encode is refused alone, never a stuck writer
+            raise BadValue(f"{type(exc).__name__}: {exc}") from exc
+        return [None] * len(records)
+
+    def _set_aside(self, batch: list[TraceRecord], results: list) -> list[TraceRecord]:
+        """The records written; those PostgreSQL refused are logged and counted, never retried."""
+        written = []
+        for record, result in zip(batch, results, strict=True):
+            if isinstance(result, BadValue):
+                self.rejected += 1
+                self.rt.metrics.writer_rejected.inc()
+                log.warning("trace record %s set aside: PostgreSQL refused it (%s)", record.id, result)
+            else:
+                written.append(record)
+        return written
+
     def _count(self, batch: list[TraceRecord]) -> None:
         try:
             self.rt.click_stats.add((str(r.offer_id or "-"), r.created_at, r.outcome, r.stream_fields())
                                     for r in batch)
-        except StoreError as exc:
+        except Exception as exc:  # the records are in PostgreSQL; only the live counters miss them
             self.rt.metrics.writer_errors.labels("redis").inc()
             log.warning("click counters not updated for %d record(s): %s", len(batch), exc)

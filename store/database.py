@@ -65,16 +65,17 @@ def connect(url: str, *, min_size: int, max_size: int, connect_timeout_s: float,
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Turn "PostgreSQL is not there" into StoreUnavailable and "cannot hold this value" into BadValue; other
-    psycopg errors are bugs and pass through."""
+    """Turn "PostgreSQL is not there" into StoreUnavailable and "cannot hold this row" into BadValue: a value
+    of the wrong shape (NUL, out of range), a text that is not Unicode (a lone surrogate cannot even be
+    encoded) or a broken constraint. Other psycopg errors are bugs and pass through."""
     try:
         yield
     except PoolTimeout as exc:
         raise StoreUnavailable(f"PostgreSQL: no connection ({exc})") from exc
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"PostgreSQL: {exc}".strip()) from exc
-    except psycopg.DataError as exc:
-        raise BadValue(str(exc).strip()) from exc
+    except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:
+        raise BadValue(str(exc).strip().split("\n")[0]) from exc
 
 
 def url_for(url: str, database: str) -> str:

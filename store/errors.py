@@ -18,4 +18,5 @@ class Conflict(StoreError):
 
 
 class BadValue(StoreError):
-    """PostgreSQL cannot hold the value (a NUL character in text, a number out of range): bad input."""
+    """PostgreSQL cannot hold the row (a NUL character or lone surrogate in text, a number out of range, a
+    broken constraint): bad input, refused alone."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 
 import gevent
-import psycopg
 import pytest
 
 from gateway import egress, maintenance, pool
 from gateway.errors import ValidationError
 from store import redis_client
+from store.errors import BadValue
 from store.inventory import Egress
 from store.pool import NoEgress
 from tests.conftest import PROVIDER_PASSWORD
@@ -192,7 +192,7 @@ def test_a_batch_of_slots_is_added_whole_or_not_at_all(runtime):
     """The inventory writes a batch in one transaction: a slot PostgreSQL refuses leaves none of it behind."""
     good = Egress("static-ok-1", None, "us", "http", "127.0.0.1", 3128)
     refused = Egress("static-bad-1", None, "us", "http", "127.0.0.1", 70000)
-    with pytest.raises(psycopg.errors.CheckViolation):
+    with pytest.raises(BadValue, match="egress_port_range"):
         runtime.inventory.add([good, refused])
     assert not any(slot.id.startswith("static-") for slot in runtime.inventory.all())
     assert runtime.inventory.add([good]) == ["static-ok-1"]
