@@ -22,6 +22,7 @@ def build_app(rt: Runtime) -> Callable:
         if path.startswith("/api/"):  # not Bottle.mount: it would decode a non-ASCII path twice and fail
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/api"
             environ["PATH_INFO"] = path[4:]
+            environ.pop("HTTP_TRANSFER_ENCODING", None)  # pywsgi has already undone the chunking; Bottle would again
             return admin(environ, start_response)
         handler = exact.get(path) or (clicks if path.startswith("/c/") and "/" not in path[3:] else root)
         return handler(environ, start_response)

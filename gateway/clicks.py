@@ -61,7 +61,8 @@ def is_bot(rt: Runtime, user_agent: str) -> bool:
 
 
 def fallback_url(offer: Offer, inbound: list[tuple[str, str]]) -> str:
-    return safe_location(params.fill(offer.fallback_url or offer.tracking_url, inbound))
+    return safe_location(params.fill(offer.fallback_url or offer.tracking_url, inbound,
+                                      params.passes(offer.pass_through)))
 
 
 def handle(rt: Runtime, offer: Offer, click: Click) -> Answer:
@@ -80,7 +81,7 @@ def handle(rt: Runtime, offer: Offer, click: Click) -> Answer:
         record.error = "no_egress" if isinstance(exc, NoEgress) else f"store: {exc}"[:300]
         return _done(rt, record, started, 302, fallback_url(offer, click.inbound), "fallback_no_egress")
     record.egress_id, record.lease_wait_ms = leased.slot.id, round(leased.lease.waited_ms)
-    tracking = params.fill(offer.tracking_url, click.inbound)
+    tracking = params.fill(offer.tracking_url, click.inbound, params.passes(offer.pass_through))
     job = rt.background.spawn(_trace, rt, offer, leased, tracking)
     job.link_exception(lambda g: log.error("trace of click %s crashed: %r", record.id, g.exception))
     job.join(max(0.0, budget_s - (time.monotonic() - started)))

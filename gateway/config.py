@@ -117,6 +117,16 @@ def networks(value: str) -> str | None:
     return None
 
 
+def scheme_list(value: str) -> str | None:
+    """A comma-separated list of URL schemes that hand a click to an app (never http, https or javascript)."""
+    for item in filter(None, (part.strip().lower() for part in value.split(","))):
+        if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", item):
+            return f"{item!r} is not a URL scheme"
+        if item in ("http", "https", "javascript", "data", "file", "vbscript", "view-source"):
+            return f"{item!r} is not an app-link scheme"
+    return None
+
+
 PORT = between(1, 65535)
 POSITIVE: Check = lambda v: None if v > 0 else "must be greater than 0"  # noqa: E731
 NON_NEGATIVE = at_least(0)
@@ -130,6 +140,8 @@ class ServerSettings:
     port: int = setting(8080, PORT)
     data_dir: Path = Path("var")
     drain_s: float = setting(10.0, NON_NEGATIVE)
+    header_timeout_s: float = setting(10.0, POSITIVE)
+    idle_timeout_s: float = setting(60.0, POSITIVE)
     workers: int = setting(1, between(1, 64))
     access_log: bool = False
     log_level: str = setting("info", one_of("debug", "info", "warning", "error"))
@@ -176,6 +188,11 @@ class TracingSettings:
     referer: str = setting("", HTTP_URL)
     allow_private: bool = False
     allow_networks: str = setting("", networks)
+    app_link_schemes: str = setting("market, itms-apps, intent", scheme_list)
+
+    @cached_property
+    def app_schemes(self) -> frozenset[str]:
+        return frozenset(part.strip().lower() for part in self.app_link_schemes.split(",") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -206,7 +223,7 @@ class WebhookSettings:
     duplicate_window_s: int = setting(3600, between(1, 7 * 86_400))
     update_lock_s: float = setting(180.0, POSITIVE)
     unknown_per_minute: int = setting(30, between(1, 1_000_000))
-    campaign_route: bool = True
+    campaign_route_secret: Secret = NO_SECRET
     trust_forwarded_for: bool = False
     stale_after_s: float = setting(60.0, POSITIVE)
     processing_timeout_s: float = setting(300.0, POSITIVE)

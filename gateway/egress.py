@@ -179,17 +179,19 @@ def _next_static_id(rt: Runtime, country: str, taken: set[str]) -> str:
 def import_csv(rt: Runtime, text: str) -> dict:
     """Import static proxies from CSV with columns `country,url[,id]`. Every row is checked first; any bad
     row refuses the whole file (naming each bad line), so a partial import never happens."""
-    reader = csv.DictReader(io.StringIO(text))
-    columns = set(reader.fieldnames or [])
-    if not {"country", "url"} <= columns:
-        raise ValidationError("csv", "the header must name the columns country and url (id is optional)")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     rows, problems = [], []
-    for line, row in enumerate(reader, start=2):
-        try:
-            proxy = parse_proxy_url(row.get("url"), "url")
-            rows.append((proxy, normalize(row.get("country")), _check_id(row["id"]) if row.get("id") else None))
-        except ValidationError as exc:
-            problems.append(f"line {line}: {exc}")
+    try:
+        if not {"country", "url"} <= set(reader.fieldnames or []):
+            raise ValidationError("csv", "the header must name the columns country and url (id is optional)")
+        for row in reader:
+            try:
+                proxy = parse_proxy_url(row.get("url"), "url")
+                rows.append((proxy, normalize(row.get("country")), _check_id(row["id"]) if row.get("id") else None))
+            except ValidationError as exc:
+                problems.append(f"line {reader.line_num}: {exc}")
+    except csv.Error as exc:
+        raise ValidationError("csv", f"line {reader.line_num}: not readable as CSV ({exc})") from None
     if problems:
         raise ValidationError("csv", "; ".join(problems[:20]))
     return _import_rows(rt, rows)

@@ -12,14 +12,14 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
-from urllib.parse import urlsplit
 
 import gevent
 import gevent.event
 
+from gateway import text, urls
 from gateway.countries import normalize
 from gateway.errors import ValidationError
-from gateway.params import MACRO, ParamPolicy
+from gateway.params import MACRO, ParamPolicy, check_pass_through
 from gateway.runtime import Runtime
 from store.errors import StoreUnavailable
 from store.offers import DEFAULT_SUB_IDS, Offer
@@ -40,21 +40,21 @@ def _text(value: object, field: str, max_len: int) -> str:
         raise ValidationError(field, "must be a non-empty string")
     if len(value) > max_len or CONTROL.search(value):
         raise ValidationError(field, f"must be at most {max_len} characters, without control characters")
-    return value.strip()
+    return text.check(value, field).strip()
 
 
 def _url(value: object, field: str, macros: bool) -> str:
-    text = _text(value, field, MAX_URL)
-    probe = MACRO.sub("x", text) if macros else text
-    parts = urlsplit(probe)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in probe:
-        raise ValidationError(field, "must be an absolute http(s) URL" + (" (macros like {gclid} allowed)"
-                                                                            if macros else ""))
+    """An absolute http(s) URL, kept as a browser parses it (`\\` before the query becomes `/`), so the
+    tracer and a browser following the fallback reach the same host."""
+    url = urls.prepared(_text(value, field, MAX_URL))
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise ValidationError(field, "has a malformed port") from None
-    return text
+        if " " in url:
+            raise urls.BadUrl("it contains a space")
+        urls.split_web(MACRO.sub("x", url) if macros else url)
+    except urls.BadUrl as exc:
+        raise ValidationError(field, "must be an absolute http(s) URL" + (" (macros like {gclid} allowed)"
+                                                                            if macros else "") + f": {exc}") from None
+    return url
 
 
 def _optional_url(macros: bool) -> Callable[[object, str], str | None]:
@@ -122,6 +122,7 @@ FIELDS: dict[str, Callable[[object, str], object]] = {
     "cooldown_s": _int(0, 3600, nullable=True),
     "ua_profile": _ua,
     "param_policy": _policy,
+    "pass_through": check_pass_through,
     "sub_id_mapping": _sub_ids,
     "update_interval_s": _int(0, 86_400),
     "enabled": _bool,

@@ -48,6 +48,8 @@ OFFER_FIELDS: dict[str, dict] = {
     "cooldown_s": integer(0, 3600, nullable=True),
     "ua_profile": {"type": "string", "minLength": 1, "maxLength": 400, "example": "desktop"},
     "param_policy": OBJECT,
+    "pass_through": {"type": "array", "maxItems": 100,
+                     "items": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-\[\]]{0,100}\*?$", "minLength": 1}},
     "sub_id_mapping": {"type": "object", "additionalProperties": {"type": "string"}},
     "update_interval_s": integer(0, 86_400),
     "enabled": {"type": "boolean"},

@@ -6,12 +6,15 @@ Parameters are (name, value) pairs in order, repeated names kept, as in a query 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from gateway import text
 from gateway.errors import ValidationError
+from store.offers import DEFAULT_PASS_THROUGH
 
 Pairs = list[tuple[str, str]]
 MACRO = re.compile(r"\{([A-Za-z0-9_]{1,64})\}")
@@ -19,20 +22,62 @@ NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,100}$")
 POLICY_MODES = ("all", "allow", "deny")
 BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 URL_VALUE = re.compile(r"^\s*((https?:)?//|/)", re.IGNORECASE)
+PASS_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{0,100}\*?$")
 
 
-def fill(template: str, inbound: Sequence[tuple[str, str]]) -> str:
+@dataclass(frozen=True)
+class PassThrough:
+    """The inbound parameters an offer passes on to its tracking (and fallback) URL: exact names, or prefixes
+    ending in `*` (`utm_*`; `*` alone passes everything). Only these, and the template's own macros, travel:
+    a parameter a hop honours as a destination (`to=`, `url=`) cannot be slipped in by a click."""
+
+    names: frozenset[str]
+    prefixes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, entries: Iterable[str]) -> PassThrough:
+        entries = list(entries)
+        return cls(frozenset(e for e in entries if not e.endswith("*")),
+                   tuple(e[:-1] for e in entries if e.endswith("*")))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names or name.startswith(self.prefixes)
+
+
+DEFAULT_PASSES = PassThrough.of(DEFAULT_PASS_THROUGH)
+
+
+@functools.lru_cache(maxsize=4096)
+def _passes(entries: tuple[str, ...]) -> PassThrough:
+    return PassThrough.of(entries)
+
+
+def passes(entries: Sequence[str]) -> PassThrough:
+    """An offer's pass-through list as a PassThrough, built once per distinct list."""
+    return _passes(tuple(entries))
+
+
+def check_pass_through(value: object, field_name: str = "pass_through") -> list[str]:
+    """A pass-through list: up to 100 parameter names, each optionally ending in `*` (a prefix)."""
+    if not isinstance(value, list) or len(value) > 100 or not all(
+            isinstance(v, str) and v and PASS_NAME.match(v) for v in value):
+        raise ValidationError(field_name, "must be a list of up to 100 parameter names, each may end in * "
+                                          '(e.g. ["gclid", "utm_*"])')
+    return list(dict.fromkeys(value))
+
+
+def fill(template: str, inbound: Sequence[tuple[str, str]], passes: PassThrough = DEFAULT_PASSES) -> str:
     """`template` with every `{name}` replaced by the inbound value of `name`, URL-encoded (empty when the
-    click did not carry it), and every inbound parameter that has no macro appended to the query, except those
-    the template's query already names: a click cannot override the offer's own parameters (a hop that
-    redirects to its `to=` parameter would otherwise send the user wherever the click said)."""
+    click did not carry it), and the inbound parameters `passes` lets through appended to the query, except
+    those the template's query already names: a click can neither override the offer's own parameters nor add
+    one that a hop would follow (`to=`), so it never picks where the chain goes."""
     first: dict[str, str] = {}
     for name, value in inbound:
         first.setdefault(name, value)
     used = set(MACRO.findall(template)) | {unquote_plus(segment.split("=", 1)[0])
                                            for segment in urlsplit(template).query.split("&") if segment}
     url = MACRO.sub(lambda m: quote(first.get(m.group(1), ""), safe=""), template)
-    return append(url, [(name, value) for name, value in inbound if name not in used])
+    return append(url, [(name, value) for name, value in inbound if name not in used and name in passes])
 
 
 def append(url: str, pairs: Iterable[tuple[str, str]]) -> str:
@@ -77,25 +122,31 @@ def chain_params(hop_urls: Sequence[str]) -> Pairs:
 
 
 class BadQuery(ValueError):
-    """A query string that cannot be read; `status` is 400 or 414."""
+    """A query string that cannot be read; `status` is 400 or 414, `field` the parameter when one is to blame."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 def parse_query(raw: str, max_bytes: int) -> list[tuple[str, str]]:
-    """The query string as (name, value) pairs; BadQuery for over-long, badly escaped or non-UTF-8 input.
+    """The query string as (name, value) pairs; BadQuery for over-long, badly escaped or non-UTF-8 input, or
+    for a NUL, which no store can hold.
     `raw` is the WSGI QUERY_STRING (the request's bytes as Latin-1)."""
     if len(raw) > max_bytes:
         raise BadQuery(414, f"query string over {max_bytes} bytes")
     if BAD_ESCAPE.search(raw):
         raise BadQuery(400, "invalid percent-encoding in the query string")
     try:
-        text = raw.encode("latin-1").decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, errors="strict")
+        pairs = parse_qsl(raw.encode("latin-1").decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeError, ValueError):
         raise BadQuery(400, "the query string is not valid UTF-8") from None
+    for name, value in pairs:
+        found = text.problem(name) or text.problem(value)
+        if found:
+            raise BadQuery(400, f"the query string carries {found} (in {name[:40]!r})", name[:100])
+    return pairs
 
 
 @dataclass(frozen=True)

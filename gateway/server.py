@@ -108,7 +108,8 @@ def run(rt: Runtime, listener: tuple[str, int] | socket.socket,
     settings = rt.settings
     tracker = InFlight(build_app(rt), rt)
     server = wsgiserver.start(tracker, listener=listener, log=log if settings.server.access_log else None,
-                              error_log=log)
+                              error_log=log, header_timeout_s=settings.server.header_timeout_s,
+                              idle_timeout_s=settings.server.idle_timeout_s)
     stop_background = start_background(rt)
     host, port = server.address[:2]
     log.info("gateway listening on http://%s:%d (data dir %s)", host, port, settings.server.data_dir)

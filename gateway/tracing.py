@@ -63,13 +63,15 @@ class TraceOptions:
     max_body_bytes: int = 256 * 1024
     allow_private: bool = False
     allow_networks: str = ""
+    app_schemes: frozenset[str] = frozenset({"market", "itms-apps", "intent"})
 
     @classmethod
     def from_settings(cls, tracing: TracingSettings, **overrides: object) -> TraceOptions:
         base = cls(user_agent=tracing.user_agent, max_hops=tracing.max_hops,
                    connect_timeout_s=tracing.connect_timeout_s, read_timeout_s=tracing.read_timeout_s,
                    total_timeout_s=tracing.total_timeout_s, max_body_bytes=tracing.max_body_kb * 1024,
-                   allow_private=tracing.allow_private, allow_networks=tracing.allow_networks)
+                   allow_private=tracing.allow_private, allow_networks=tracing.allow_networks,
+                   app_schemes=tracing.app_schemes)
         return cls(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
 
     @property
@@ -230,8 +232,7 @@ class _Trace:
         while True:
             self._current = url
             if urls.scheme_of(url) not in urls.WEB_SCHEMES:
-                self.hops.append(Hop(url, None, "app_link", None, 0.0, 0))
-                return url
+                return self._app_link(url)
             if len(self.hops) >= self.options.max_hops:
                 raise TraceFailed("too_many_hops", f"more than {self.options.max_hops} hops")
             state = (urls.without_fragment(url), tuple(sorted((c.domain, c.path, c.name, c.value)
@@ -246,6 +247,15 @@ class _Trace:
             if _origin(nxt) != _origin(url):
                 self._close_connections()
             url = nxt
+
+    def _app_link(self, url: str) -> str:
+        """End the chain on an app link, or refuse it (`blocked_scheme`) when its scheme is not allowed."""
+        refusal = urls.app_link_refusal(url, self.hops[-1].url if self.hops else url, self.options.app_schemes)
+        if refusal:
+            self._record_error(url)
+            raise TraceFailed("blocked_scheme", refusal)
+        self.hops.append(Hop(url, None, "app_link", None, 0.0, 0))
+        return url
 
     def _close_connections(self) -> None:
         """Keep a connection only for a next hop to the same origin: a trace never holds two at once."""

@@ -151,7 +151,7 @@ class PairUpdater:
                                      self.rt.settings.webhooks.lease_wait_ms, holder)
         except NoEgress:
             return Outcome("failed", "no free egress slot")
-        url = params.fill(offer.tracking_url, list(event["params"].items()))
+        url = params.fill(offer.tracking_url, list(event["params"].items()), params.passes(offer.pass_through))
         options = tracing.TraceOptions.from_settings(self.rt.settings.tracing, user_agent=offer.ua_profile)
         result = pool.trace_through(self.rt, leased, url, options, offer.cooldown_s)
         self._record_trace(event, offer, result)

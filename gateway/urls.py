@@ -3,7 +3,8 @@ query parameters with repeated keys kept."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+import re
+from urllib.parse import SplitResult, parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
 WEB_SCHEMES = frozenset({"http", "https"})
 # Schemes a navigation to which changes nothing (scripts, inline data) or that browsers refuse to redirect to;
@@ -14,6 +15,10 @@ PATH_UNSAFE = frozenset('"#<>?`{}')
 QUERY_UNSAFE = frozenset("\"#<>'")
 FRAGMENT_UNSAFE = frozenset('"<>`')
 STRIPPED = str.maketrans("", "", "\t\n\r")
+C0_AND_SPACE = "".join(map(chr, range(0x21)))
+# Code points a browser refuses in a host name (WHATWG URL standard, "forbidden host code point").
+FORBIDDEN_HOST = frozenset(" #%/:<>?@[\\]^|")
+INTENT_FALLBACK = re.compile(r"[#;]S\.browser_fallback_url=([^;]*)", re.IGNORECASE)
 
 
 class BadUrl(ValueError):
@@ -46,23 +51,53 @@ def _host(hostname: str) -> str:
         raise BadUrl(f"invalid host name {hostname!r}") from exc
 
 
+def prepared(url: str) -> str:
+    """`url` as a browser's parser sees it before splitting it: leading and trailing controls and spaces gone,
+    tabs and newlines dropped, and in an http(s) URL every `\\` before the query read as `/`. Python's own
+    splitting takes `http://a:1\\@b/` for host b; a browser goes to host a with the path `/@b/`."""
+    url = url.strip(C0_AND_SPACE).translate(STRIPPED)
+    scheme, colon, rest = url.partition(":")
+    if colon and scheme.lower() in WEB_SCHEMES:
+        url = f"{scheme}:{_slashes(rest)}"
+    return url
+
+
+def _slashes(text: str) -> str:
+    """`\\` read as `/` up to the query or fragment (special-scheme URLs and references to them)."""
+    cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=len(text))
+    return text[:cut].replace("\\", "/") + text[cut:]
+
+
+def split_web(url: str) -> SplitResult:
+    """The parts of an absolute http(s) URL with a host a browser would accept; BadUrl otherwise."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise BadUrl(str(exc)) from None
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        raise BadUrl("not an http(s) URL")
+    host = parts.hostname or ""
+    if not host:
+        raise BadUrl("no host")
+    if ":" not in host and FORBIDDEN_HOST & set(host):
+        raise BadUrl(f"the host {host!r} has characters no browser accepts")
+    _host(host)
+    return parts
+
+
 def normalize(url: str) -> str:
     """Percent-encode spaces, non-ASCII and other characters browsers escape; IDNA-encode the host; keep
     existing %XX escapes as they are."""
-    parts = urlsplit(url.strip().translate(STRIPPED))
+    url = prepared(url)
+    if scheme_of(url) not in WEB_SCHEMES:
+        return url
+    parts = split_web(url)
     scheme = parts.scheme.lower()
-    if scheme not in WEB_SCHEMES:
-        return url.strip()
-    if not parts.hostname:
-        raise BadUrl(f"no host in {url!r}")
     netloc = parts.netloc
     host = parts.hostname
     if not host.isascii():
         netloc = netloc.replace(host, _host(host)) if host in netloc else _host(host)
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise BadUrl(str(exc)) from exc
     path = _encode(parts.path, PATH_UNSAFE) or "/"
     return urlunsplit((scheme, netloc.lower() if "@" not in netloc else netloc, path,
                        _encode(parts.query, QUERY_UNSAFE), _encode(parts.fragment, FRAGMENT_UNSAFE)))
@@ -71,17 +106,40 @@ def normalize(url: str) -> str:
 def resolve(base: str, reference: str) -> str:
     """`reference` (absolute, protocol-relative, path-relative, ...) resolved against `base`, normalized.
     Non-web schemes (market://, intent://, ...) come back as given."""
-    reference = reference.strip().translate(STRIPPED)
-    scheme = urlsplit(reference).scheme.lower() if ":" in reference else ""
+    reference = reference.strip(C0_AND_SPACE).translate(STRIPPED)
+    scheme = scheme_of(reference) if ":" in reference else ""
     if scheme and scheme not in WEB_SCHEMES:
         return reference
-    if urlsplit(base).scheme in WEB_SCHEMES:
-        reference = reference.replace("\\", "/")
+    if scheme_of(base) in WEB_SCHEMES:
+        reference = _slashes(reference)
     return normalize(urljoin(base, reference))
 
 
+def app_link_refusal(url: str, source: str, allowed: frozenset[str]) -> str | None:
+    """Why a chain may not end on the app link `url` (reached from the page `source`), or None: its scheme
+    must be allowed, and an `intent:` link may carry a browser fallback only to `source`'s own host (Chrome
+    opens `S.browser_fallback_url` when the app is missing: anywhere else, that is an open redirect)."""
+    scheme = scheme_of(url)
+    if scheme not in allowed:
+        return f"{scheme or 'a scheme-less'}: links are not among the allowed app-link schemes"
+    if scheme == "intent":
+        found = INTENT_FALLBACK.search(url)
+        if found:
+            try:
+                host = urlsplit(unquote(found.group(1))).hostname
+            except ValueError:
+                host = None
+            if host != urlsplit(source).hostname:
+                return f"the intent's browser fallback leads to another host ({host or 'unreadable'})"
+    return None
+
+
 def scheme_of(url: str) -> str:
-    return urlsplit(url).scheme.lower()
+    """The lower-case scheme of `url` ('' when it has none or cannot be split)."""
+    scheme, colon, _ = url.partition(":")
+    if not colon or not scheme[:1].isalpha() or not all(c.isalnum() or c in "+-." for c in scheme):
+        return ""
+    return scheme.lower()
 
 
 def with_fragment(url: str, fragment: str) -> str:

@@ -1,28 +1,33 @@
 """Trackier S2S postbacks: parse, route to one pair, record, acknowledge, hand over to the pair updater.
 
-Routing: (1) `token` is an offer id: that offer's pair 1; (2) `token` is a pair's webhook token: that pair;
-(3) `campaign_id` is a pair's URL1 or URL2 campaign id: that pair (`[webhooks] campaign_route`); else the
-event is recorded as unresolved and answered 404. A disabled offer or pair is recorded and answered 200 with
-status `disabled`. The event row is written before the answer, so an acknowledged postback is never lost;
-when PostgreSQL cannot take it the answer is 503 and Trackier retries.
+Every route needs a secret in `token`: (1) an offer's id (random, shown only to admins): that offer's pair 1;
+(2) a pair's webhook token: that pair; (3) `[webhooks] campaign_route_secret` (route 3 is off while it is
+unset), then `campaign_id` (a pair's URL1 or URL2 campaign id) chooses the pair, it never authorises. Anything
+else is recorded as unresolved; each unknown secret counts against its address's limit
+(`[webhooks] unknown_per_minute`), past which postbacks are refused unrecorded. A disabled offer or pair is
+recorded, not processed. The event row is written before the postback is acknowledged, so an acknowledged
+postback is never lost.
+
+Which postback parameters reach the re-trace: only those the offer's tracking URL names as macros (`{click_id}`)
+or its `pass_through` list lets through; everything else is recorded with the event and goes no further.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import ipaddress
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from gateway import text
 from gateway.errors import ValidationError
 from gateway.runtime import Runtime
-from store.errors import NotFound, StoreUnavailable
+from store.errors import BadValue, NotFound, StoreUnavailable
 from store.offers import Offer
 from store.pairs import Pair
+from store.ratelimit import Hit
 
 MAX_FIELD = 2048
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -61,6 +66,19 @@ class Route:
     pair: Pair
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What became of a postback: `accepted` (recorded, to be processed), `disabled` (recorded, its pair or
+    offer is off), `unresolved` (recorded, no pair), `rate_limited` (too many unknown secrets from its
+    address: not recorded), `refused` (a store could not hold it: not recorded)."""
+
+    outcome: str
+    event_id: int | None = None
+    pair: int | None = None
+    retry_after_s: int | None = None
+    message: str | None = None
+
+
 def parse(query: list[tuple[str, str]], body: bytes, content_type: str) -> Postback:
     """A postback from the query and a form or JSON body (the body wins); BadPostback when unreadable."""
     values = {}
@@ -70,6 +88,9 @@ def parse(query: list[tuple[str, str]], body: bytes, content_type: str) -> Postb
     for name, value in values.items():
         if len(name) > 100 or len(value) > MAX_FIELD:
             raise BadPostback(name[:100], f"longer than {MAX_FIELD} characters")
+        found = text.problem(name) or text.problem(value)
+        if found:
+            raise BadPostback(name[:100], f"carries {found}")
     token = values.pop("token", "").strip()
     if not token:
         raise BadPostback("token", "is required")
@@ -81,19 +102,19 @@ def _body(body: bytes, content_type: str) -> dict[str, str]:
         return {}
     media = content_type.split(";")[0].strip().lower()
     try:
-        text = body.decode("utf-8")
+        decoded = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadPostback("body", "is not UTF-8") from None
-    if media == "application/json" or (not media and text.lstrip().startswith("{")):
+    if media == "application/json" or (not media and decoded.lstrip().startswith("{")):
         try:
-            data = json.loads(text)
-        except ValueError:
-            raise BadPostback("body", "is not valid JSON") from None
+            data = text.checked_json(body)
+        except ValidationError as exc:
+            raise BadPostback(exc.field, exc.message) from None
         if not isinstance(data, dict) or not all(isinstance(v, str | int | float | bool) for v in data.values()):
             raise BadPostback("body", "must be a JSON object of plain values")
         return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.items()}
     try:
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+        return dict(parse_qsl(decoded, keep_blank_values=True, strict_parsing=True, errors="strict"))
     except ValueError:
         raise BadPostback("body", "is not a valid form body") from None
 
@@ -112,7 +133,8 @@ def resolve(rt: Runtime, postback: Postback) -> Route | None:
     pair = rt.pairs.by_token(token)
     if pair is not None and hmac.compare_digest(pair.webhook_token.encode(), token.encode()):
         return Route("token", rt.offers.get(str(pair.offer_id)), pair)
-    if rt.settings.webhooks.campaign_route and postback.campaign_id:
+    secret = rt.settings.webhooks.campaign_route_secret
+    if secret and hmac.compare_digest(secret.reveal().encode(), token.encode()) and postback.campaign_id:
         pair = rt.pairs.by_campaign(postback.campaign_id)
         if pair is not None:
             return Route("campaign", rt.offers.get(str(pair.offer_id)), pair)
@@ -175,33 +197,33 @@ class RouteCache:
         self._by_pair.clear()
 
 
-def receive(rt: Runtime, postback: Postback, client_addr: str | None, enqueue: bool = True) -> tuple[int, dict]:
-    """Route, record and acknowledge a postback: (HTTP status, JSON body). An accepted postback goes to the
-    updater's queue unless `enqueue` is False (the caller then processes it itself)."""
+def receive(rt: Runtime, postback: Postback, client_addr: str | None, enqueue: bool = True) -> Receipt:
+    """Route, record and acknowledge a postback. An accepted one goes to the updater's queue unless `enqueue`
+    is False (the caller then processes it itself). StoreUnavailable when it cannot be recorded."""
     client_addr = _ip(client_addr)
     route = rt.routes.route(postback)
-    if route is None and _unknown_limited(rt, client_addr):
-        rt.metrics.postbacks.labels("limited", "rate_limited").inc()
-        return 429, {"error": {"code": "rate_limited", "message": "too many postbacks with unknown tokens"}}
+    if route is None:
+        hit = _unknown(rt, client_addr)
+        if hit and hit.count > rt.settings.webhooks.unknown_per_minute:
+            rt.metrics.postbacks.labels("limited", "rate_limited").inc()
+            return Receipt("rate_limited", retry_after_s=hit.retry_after_s,
+                           message="too many postbacks with unknown secrets from this address")
     event = {"click_id": postback.click_id, "campaign_id": postback.campaign_id, "params": postback.params,
              "client_addr": client_addr, "force_update": postback.force_update,
              "route": route.name if route else "unresolved", "offer_id": route.offer.id if route else None,
              "pair_id": route.pair.id if route else None}
+    usable = route is not None and route.offer.enabled and route.pair.enabled and route.pair.complete
+    outcome = "accepted" if usable else "disabled" if route else "unresolved"
+    try:
+        event_id = rt.event_log.submit({**event, "status": "pending" if usable else outcome})
+    except BadValue as exc:
+        return Receipt("refused", message=f"the postback cannot be stored: {exc}")
+    rt.metrics.postbacks.labels(route.name if route else "unresolved", outcome).inc()
     if route is None:
-        event_id = rt.event_log.submit({**event, "status": "unresolved"})
-        _count_unknown(rt, client_addr)
-        rt.metrics.postbacks.labels("unresolved", "unresolved").inc()
-        return 404, {"error": {"code": "unresolved", "message": "no offer or pair matches this postback"},
-                     "event_id": event_id}
-    usable = route.offer.enabled and route.pair.enabled and route.pair.complete
-    event = {**event, "status": "pending" if usable else "disabled"}
-    event_id = rt.event_log.submit(event)
-    rt.metrics.postbacks.labels(route.name, "accepted" if usable else "disabled").inc()
-    if not usable:
-        return 200, {"status": "disabled", "event_id": event_id, "pair": route.pair.pair_index}
-    if enqueue:
+        return Receipt("unresolved", event_id, message="no offer or pair matches this postback's secret")
+    if usable and enqueue:
         rt.updater.submit(event_id, {**event, "id": event_id})
-    return 200, {"status": "accepted", "event_id": event_id, "pair": route.pair.pair_index}
+    return Receipt(outcome, event_id, route.pair.pair_index)
 
 
 def _ip(address: str | None) -> str | None:
@@ -211,26 +233,23 @@ def _ip(address: str | None) -> str | None:
         return None
 
 
-def _unknown_limited(rt: Runtime, client_addr: str | None) -> bool:
+def _unknown(rt: Runtime, client_addr: str | None) -> Hit | None:
+    """Count an unknown secret against its address; None without Redis (then nothing is limited)."""
     try:
-        return rt.limiter.exceeded("unknown-token", client_addr or "-", rt.settings.webhooks.unknown_per_minute)
+        return rt.limiter.hit("unknown-token", client_addr or "-")
     except StoreUnavailable:
-        return False
+        return None
 
 
-def _count_unknown(rt: Runtime, client_addr: str | None) -> None:
-    with contextlib.suppress(StoreUnavailable):  # without Redis nothing is limited, nothing else changes
-        rt.limiter.hit("unknown-token", client_addr or "-")
-
-
-def test_postback(rt: Runtime, offer_key: str, index: int) -> tuple[int, dict]:
+def synthetic_postback(rt: Runtime, offer_key: str, index: int) -> dict:
     """A synthetic postback for one pair through the real routing path, processed at once: what happened."""
     pair = rt.pairs.get(rt.offers.get(offer_key).id, index)
     postback = Postback(pair.webhook_token, {"campaign_id": pair.url1_campaign_id or "",
                                              "click_id": f"test-{uuid.uuid4().hex[:12]}", "force_update": "true"})
-    status, answer = receive(rt, postback, None, enqueue=False)
-    if status == 200 and answer["status"] == "accepted":
-        answer["status"] = rt.updater.process(answer["event_id"])
-        event = rt.events.get(answer["event_id"])
+    receipt = receive(rt, postback, None, enqueue=False)
+    answer = {"status": receipt.outcome, "event_id": receipt.event_id, "pair": receipt.pair}
+    if receipt.outcome == "accepted":
+        answer["status"] = rt.updater.process(receipt.event_id)
+        event = rt.events.get(receipt.event_id)
         answer.update(error=event["error"], sub_id_values=event["sub_id_values"])
-    return status, answer
+    return answer

@@ -20,6 +20,9 @@ from store.queries import QUERIES as Q
 
 DEFAULT_SUB_IDS = {"p1": "gclid", "p2": "fbclid", "p3": "msclkid", "p4": "ttclid", "p5": "clickid",
                    "p6": "utm_source", "p7": "utm_medium", "p8": "utm_campaign", "p9": "custom1", "p10": "custom2"}
+# The ad platforms' click ids and the UTM parameters (migration 0003 gives the column the same default).
+DEFAULT_PASS_THROUGH = ("gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "ttclid", "twclid", "li_fat_id",
+                        "yclid", "utm_*")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Offer:
     cooldown_s: int | None = None
     ua_profile: str = "desktop"
     param_policy: dict = field(default_factory=lambda: {"mode": "all"})
+    pass_through: list[str] = field(default_factory=lambda: list(DEFAULT_PASS_THROUGH))
     sub_id_mapping: dict = field(default_factory=lambda: dict(DEFAULT_SUB_IDS))
     update_interval_s: int = 300
     enabled: bool = True

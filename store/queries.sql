@@ -46,9 +46,9 @@ FROM pool_snapshots WHERE taken_at = (SELECT max(taken_at) FROM pool_snapshots) 
 
 -- name: offer_insert
 INSERT INTO offers (slug, name, tracking_url, fallback_url, final_url, country, fallback_countries, wait_ms,
-                    cooldown_s, ua_profile, param_policy, sub_id_mapping, update_interval_s, enabled)
+                    cooldown_s, ua_profile, param_policy, pass_through, sub_id_mapping, update_interval_s, enabled)
 VALUES (%(slug)s, %(name)s, %(tracking_url)s, %(fallback_url)s, %(final_url)s, %(country)s,
-        %(fallback_countries)s, %(wait_ms)s, %(cooldown_s)s, %(ua_profile)s, %(param_policy)s,
+        %(fallback_countries)s, %(wait_ms)s, %(cooldown_s)s, %(ua_profile)s, %(param_policy)s, %(pass_through)s,
         %(sub_id_mapping)s, %(update_interval_s)s, %(enabled)s)
 RETURNING *;
 
@@ -68,7 +68,7 @@ SELECT * FROM offers ORDER BY slug;
 UPDATE offers SET slug = %(slug)s, name = %(name)s, tracking_url = %(tracking_url)s, fallback_url = %(fallback_url)s,
     final_url = %(final_url)s, country = %(country)s, fallback_countries = %(fallback_countries)s,
     wait_ms = %(wait_ms)s, cooldown_s = %(cooldown_s)s, ua_profile = %(ua_profile)s, param_policy = %(param_policy)s,
-    sub_id_mapping = %(sub_id_mapping)s, update_interval_s = %(update_interval_s)s, enabled = %(enabled)s,
+    pass_through = %(pass_through)s, sub_id_mapping = %(sub_id_mapping)s, update_interval_s = %(update_interval_s)s, enabled = %(enabled)s,
     updated_at = now()
 WHERE id = %(id)s
 RETURNING *;

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import redis
 
 from store.redis_client import available
+
+WINDOW_S = 60
+
+
+class Hit(NamedTuple):
+    count: int  # hits of this key in the current window, this one included
+    retry_after_s: int  # seconds until the window ends
 
 
 class RateLimiter:
@@ -14,16 +22,17 @@ class RateLimiter:
         self.client = client
         self.prefix = f"{prefix}rate:"
 
-    def _key(self, name: str, key: str) -> str:
-        return f"{self.prefix}{name}:{key}:{int(time.time() // 60)}"
+    def key(self, name: str, key: str, window: int) -> str:
+        return f"{self.prefix}{name}:{key}:{window}"
 
-    def exceeded(self, name: str, key: str, limit: int) -> bool:
-        """True when `key` has already been counted `limit` times this minute."""
-        return int(available(lambda: self.client.get(self._key(name, key))) or 0) >= limit
-
-    def hit(self, name: str, key: str) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        counter = self._key(name, key)
+    def hit(self, name: str, key: str) -> Hit:
+        """Count one hit of `key` and return the window's count so far: deciding and counting in one round trip
+        (MULTI/INCR/EXPIRE), so that concurrent callers can never all see the count below a limit."""
+        now = time.time()
+        window = int(now // WINDOW_S)
+        counter = self.key(name, key, window)
+        pipe = self.client.pipeline(transaction=True)
         pipe.incr(counter)
-        pipe.expire(counter, 120)
-        available(pipe.execute)
+        pipe.expire(counter, 2 * WINDOW_S)
+        count, _ = available(pipe.execute)
+        return Hit(int(count), max(1, int((window + 1) * WINDOW_S - now + 0.999)))

@@ -6,14 +6,17 @@ from __future__ import annotations
 import string
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import clicks, params, urls
 
-# Text as clicks bring it: any code point but lone surrogates (a query string is UTF-8 and cannot carry one).
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
-NAMES = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
+# Text as clicks bring it: any code point but lone surrogates (a query string is UTF-8 and cannot carry one)
+# and NUL (refused at the edge: no store can hold it).
+CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+TEXT = st.text(CHARS, max_size=40)
+NAMES = st.text(CHARS, min_size=1, max_size=20)
 PAIRS = st.lists(st.tuples(NAMES, TEXT), max_size=8)
 MACRO_NAME = st.text(string.ascii_letters + string.digits + "_", min_size=1, max_size=12)
 SAFE = st.text(string.ascii_letters + string.digits + "-._~", min_size=1, max_size=12)
@@ -47,20 +50,25 @@ def assert_valid(url: str, like: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(templates(), st.data())
-def test_fill_encodes_every_value_and_drops_nothing(template, data):
-    """Macros take the first inbound value of their name; every other inbound pair is appended, in order,
-    unless the template names it (the offer's own parameters win)."""
+def test_fill_encodes_every_value_and_passes_on_only_what_the_offer_lets_through(template, data):
+    """Macros take the first inbound value of their name; the other inbound pairs whose names the pass-through
+    list lets through are appended, in order, unless the template names them (the offer's own parameters win);
+    the rest stay behind."""
     url_template, macros, literals = template
     own = macros + [name for name, _ in literals]
-    names = st.one_of(st.sampled_from(own), NAMES) if own else NAMES
+    names = st.one_of(st.sampled_from(own), NAMES, st.sampled_from(["gclid", "utm_x", "to"])) if own else NAMES
     inbound = data.draw(st.lists(st.tuples(names, TEXT), max_size=8))
-    filled = params.fill(url_template, inbound)
+    entries = data.draw(st.lists(st.one_of(NAMES.map(lambda n: n.replace("*", "")), st.just("*"),
+                                           st.just("utm_*"), st.just("gclid")), max_size=4))
+    passes = params.PassThrough.of([e for e in entries if e])
+    filled = params.fill(url_template, inbound, passes)
     assert_valid(filled, url_template)
     first: dict[str, str] = {}
     for name, value in inbound:
         first.setdefault(name, value)
     assert query_of(filled) == [(m, first.get(m, "")) for m in macros] + literals + [
-        pair for pair in inbound if pair[0] not in own]
+        pair for pair in inbound if pair[0] not in own and (
+            "*" in entries or pair[0] in entries or ("utm_*" in entries and pair[0].startswith("utm_")))]
 
 
 @settings(max_examples=300, deadline=None)
@@ -90,6 +98,19 @@ def test_a_query_reads_back_exactly(pairs):
     raw = params.append("https://x.example/", pairs).partition("?")[2]
     encoded = raw.encode("utf-8").decode("latin-1")  # as WSGI hands a query string over
     assert params.parse_query(encoded, 1 << 20) == list(pairs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(PAIRS, st.integers(0, 7), st.booleans())
+def test_a_nul_anywhere_in_a_query_is_refused(pairs, where, in_name):
+    """A NUL, escaped or not, in any name or value is a 400: no store could keep the click's record."""
+    pairs = list(pairs) or [("gclid", "x")]
+    name, value = pairs[where % len(pairs)]
+    pairs[where % len(pairs)] = (name + "\x00", value) if in_name else (name, value + "\x00")
+    raw = params.append("https://x.example/", pairs).partition("?")[2]
+    with pytest.raises(params.BadQuery) as refused:
+        params.parse_query(raw.encode("utf-8").decode("latin-1"), 1 << 20)
+    assert refused.value.status == 400 and "NUL" in str(refused.value)
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,9 +11,12 @@ import pytest
 import requests
 
 from gateway import maintenance, offers, pairs
+from gateway.config import Secret
 from gateway.runtime import Runtime
 from tests.conftest import ADMIN_TOKEN
 from tests.test_trackier import trackier_settings
+
+ROUTE_SECRET = "campaign-route-secret-3f9"
 
 
 @pytest.fixture
@@ -76,14 +79,29 @@ def test_route_1_the_offer_id_reaches_pair_1(hooked):
     assert gw.rt.events.get(answer["event_id"])["route"] == "offer"
 
 
-def test_route_3_a_campaign_id_reaches_its_pair(hooked):
-    """Route 3: an unknown token with a pair's URL1 or URL2 campaign id reaches that pair."""
-    gw = hooked()
+def test_route_3_the_campaign_secret_and_a_campaign_id_reach_its_pair(hooked):
+    """Route 3: the token is [webhooks] campaign_route_secret; the URL1 or URL2 campaign id chooses the pair."""
+    gw = hooked(webhooks__campaign_route_secret=Secret(ROUTE_SECRET))
     _, two, three = the_pairs(gw)
     for campaign in (two.url1_campaign_id, three.url2_campaign_id):
-        assert post(gw, {"token": "legacy", "campaign_id": campaign}).status_code == 200
+        assert post(gw, {"token": ROUTE_SECRET, "campaign_id": campaign}).status_code == 200
     settle(gw)
     assert [(p.pair_index, p.webhook_count) for p in the_pairs(gw)] == [(1, 0), (2, 1), (3, 1)]
+
+
+@pytest.mark.parametrize("secret", [None, ROUTE_SECRET])
+def test_a_campaign_id_never_authorises_a_postback(hooked, fake, secret):
+    """Any other token with a real campaign id is unresolved (route 3 is off without its secret): nothing is
+    traced or pushed, and each such postback counts against its address's limit."""
+    changes = {"webhooks__campaign_route_secret": Secret(secret)} if secret else {}
+    gw = hooked(webhooks__unknown_per_minute=2, **changes)
+    one = the_pairs(gw)[0]
+    codes = [post(gw, {"token": token, "campaign_id": one.url1_campaign_id, "click_id": "x", "force_update": "true",
+                       "gclid": "EVIL"}).status_code for token in ("anything", ROUTE_SECRET[:-1] + "?", "x")]
+    assert codes == [404, 404, 429]
+    settle(gw)
+    assert gw.rt.events.by_status() == {"unresolved": 2} and fake.overrides == {}
+    assert the_pairs(gw)[0].webhook_count == 0
 
 
 def test_an_unknown_token_updates_nothing_and_is_recorded(hooked, fake):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway import __version__, config, logs
-from gateway.errors import ValidationError
+from gateway import __version__, config, logs, text
+from gateway.errors import GatewayError, ValidationError
 from gateway.runtime import StartupError
 from store.errors import StoreError
 
@@ -29,6 +29,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    for n, arg in enumerate(argv, 1):
+        if text.problem(arg):
+            print(f"gateway: argument {n} is not valid UTF-8 text", file=sys.stderr)
+            return 2
     args = parser().parse_args(argv)
     try:
         settings = config.load(args.config)
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    except (StartupError, StoreError) as exc:
+    except (StartupError, StoreError, GatewayError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

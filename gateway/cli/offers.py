@@ -26,6 +26,8 @@ def fields_from(args: argparse.Namespace) -> dict:
             if (value := getattr(args, option, None)) is not None}
     if args.policy is not None or args.rename:
         data["param_policy"] = _policy(args.policy or "all", args.rename or [])
+    if args.pass_through is not None:
+        data["pass_through"] = [name.strip() for name in args.pass_through.split(",") if name.strip()]
     if args.sub_ids:
         try:
             data["sub_id_mapping"] = json.loads(args.sub_ids)
@@ -133,6 +135,8 @@ def _field_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--ua", metavar="desktop|mobile|STRING")
     parser.add_argument("--policy", metavar="all|allow:a,b|deny:a,b", help="which chain parameters clicks keep")
     parser.add_argument("--rename", action="append", metavar="FROM=TO")
+    parser.add_argument("--pass-through", metavar="NAME,PREFIX*,...",
+                        help="inbound parameters passed on to the tracking URL (default: ad click ids and utm_*)")
     parser.add_argument("--sub-ids", metavar="JSON", help='sub-id mapping, e.g. {"p1": "gclid", "p5": "clickid"}')
     parser.add_argument("--update-interval-s", type=int)
 

@@ -46,7 +46,7 @@ def cmd_toggle(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
     """A synthetic postback for the pair, routed and processed now."""
     with Runtime.open(settings) as rt:
-        _, answer = webhooks.test_postback(rt, args.offer, args.index)
+        answer = webhooks.synthetic_postback(rt, args.offer, args.index)
     print_json(answer)
     return 0 if answer.get("status") == "updated" else 1
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from urllib.parse import urlsplit
 
-from gateway import egress, pool, tracing
+from gateway import egress, pool, tracing, urls
 from gateway.cli.output import print_json, table
 from gateway.config import Settings
 from gateway.countries import normalize
@@ -38,9 +37,10 @@ def run_trace(settings: Settings, args: argparse.Namespace, opts: tracing.TraceO
 
 
 def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
-    parts = urlsplit(args.url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationError("URL", f"{args.url!r} is not an http(s) URL")
+    try:
+        urls.split_web(urls.prepared(args.url))
+    except urls.BadUrl as exc:
+        raise ValidationError("URL", f"{args.url!r} is not an http(s) URL a browser could open: {exc}") from None
     result = run_trace(settings, args, options(settings, args))
     if args.json:
         print_json(result.as_dict())

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from bottle import Bottle, request, response
+from bottle import Bottle, request
 
 from gateway import openapi
 from gateway.auth import admin_token, bearer_matches
 from gateway.routes import api_offers, api_pairs, api_pool
-from gateway.routes.jsonapi import KnownQuery, error, json_api
+from gateway.routes.jsonapi import KnownQuery, error, error_page, json_api
 from gateway.runtime import Runtime
 
 HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
@@ -37,8 +36,7 @@ def build(rt: Runtime) -> Callable:
         if not bearer_matches(request.get_header("Authorization"), token):
             raise error(401, "unauthorized", "missing or wrong bearer token")
 
-    for status, code in ((404, "not_found"), (405, "method_not_allowed"), (500, "internal")):
-        app.error(status)(lambda err, s=status, c=code: _error_page(s, c, err))
+    app.default_error_handler = error_page
     app.install(json_api)
     app.install(KnownQuery(openapi.query_names))
     app.get("/openapi.json")(openapi.document)
@@ -47,8 +45,3 @@ def build(rt: Runtime) -> Callable:
     api_pairs.register(app, rt)
     return with_headers(app, HEADERS)
 
-
-def _error_page(status: int, code: str, err: Any) -> str:
-    response.content_type = "application/json"
-    message = "no such route" if status == 404 else "method not allowed" if status == 405 else "internal error"
-    return json.dumps({"error": {"code": code, "message": message}})

@@ -33,10 +33,9 @@ def register(app: Bottle, rt: Runtime) -> None:
         return pairs.view(rt, pairs.change(rt, key, index, {"enabled": False}))
 
     @app.post("/offers/<key>/pairs/<index:int>/test")
-    def test(key: str, index: int) -> HTTPResponse:
+    def test(key: str, index: int) -> dict:
         """A synthetic postback through the real routing path, processed now; returns what happened."""
-        status, answer = webhooks.test_postback(rt, key, index)
-        return respond(answer, status)
+        return webhooks.synthetic_postback(rt, key, index)
 
     @app.get("/offers/<key>/stats")
     def stats(key: str) -> dict:

@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bottle import HTTPResponse, request
+from bottle import HTTPResponse, request, response
 
+from gateway import text
 from gateway.errors import GatewayError, ValidationError
+from gateway.routes.wsgi import read_body
 from store.errors import BadValue, Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,19 @@ def respond(body: Any, status: int = 200, **headers: str) -> HTTPResponse:
 
 def error(status: int, code: str, message: str, **extra: Any) -> HTTPResponse:
     return respond({"error": {"code": code, "message": message, **extra}}, status)
+
+
+CODES = {400: "invalid", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+         500: "internal"}
+
+
+def error_page(err: Any) -> str:
+    """Bottle's own errors (no route, wrong method, an unreadable request) as the API's JSON error."""
+    response.content_type = "application/json"
+    status = err.status_code
+    message = {404: "no such route", 405: "method not allowed", 500: "internal error; see the gateway log"}.get(
+        status, err.body if isinstance(err.body, str) and err.body else err.status_line)
+    return json.dumps({"error": {"code": CODES.get(status, "error"), "message": message}})
 
 
 def json_api(callback: Callable) -> Callable:
@@ -87,17 +102,17 @@ class KnownQuery:
 
 
 def raw_body(limit: int = MAX_BODY_BYTES) -> bytes:
-    if request.content_length > limit:
+    """The request body (with a Content-Length or chunked), read straight from the server's input."""
+    body = read_body(request.environ, limit)
+    if body is None:
         raise error(413, "too_large", f"request body over {limit} bytes")
-    return request.body.read(limit + 1)[:limit]
+    return body
 
 
 def json_body() -> dict:
-    """The request's JSON object, or ValidationError naming `body`."""
-    try:
-        data = json.loads(raw_body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("body", "is not valid JSON") from None
+    """The request's JSON object, nesting bounded and every string storable; ValidationError naming the field
+    (or `body`) otherwise."""
+    data = text.checked_json(raw_body() or b"{}")
     if not isinstance(data, dict):
         raise ValidationError("body", "must be a JSON object")
     return data

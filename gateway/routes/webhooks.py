@@ -1,6 +1,6 @@
 """`GET|POST /webhooks/trackier`: Trackier's S2S postbacks, a plain WSGI callable. Answers are JSON: 200
-accepted or disabled, 404 unresolved, 400/413/414 unreadable, 405 other methods, 429 too many unknown tokens,
-503 when the event cannot be recorded (so Trackier retries)."""
+accepted or disabled, 404 unresolved, 400/413/414 unreadable, 405 other methods, 429 too many unknown secrets
+(with `Retry-After`), 503 when the event cannot be recorded (so Trackier retries)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,25 @@ from gateway.runtime import Runtime
 from store.errors import StoreError
 
 log = logging.getLogger(__name__)
+STATUS = {"accepted": 200, "disabled": 200, "unresolved": 404, "rate_limited": 429, "refused": 400}
 
 
-def problem(status: int, code: str, message: str, **extra: object) -> tuple[int, dict]:
-    return status, {"error": {"code": code, "message": message, **extra}}
+def problem(status: int, code: str, message: str, **extra: object) -> tuple[int, dict, dict]:
+    return status, {"error": {"code": code, "message": message, **extra}}, {}
+
+
+def rendered(receipt: webhooks.Receipt) -> tuple[int, dict, dict]:
+    """A receipt as HTTP: status, JSON body, headers."""
+    status = STATUS[receipt.outcome]
+    if status == 200:
+        return status, {"status": receipt.outcome, "event_id": receipt.event_id, "pair": receipt.pair}, {}
+    code = "invalid" if receipt.outcome == "refused" else receipt.outcome
+    status, body, headers = problem(status, code, receipt.message or receipt.outcome)
+    if receipt.event_id is not None:
+        body["event_id"] = receipt.event_id
+    if receipt.retry_after_s:
+        headers["Retry-After"] = str(receipt.retry_after_s)
+    return status, body, headers
 
 
 class PostbackApp:
@@ -25,8 +40,11 @@ class PostbackApp:
         self.limit = rt.settings.webhooks.max_body_kb * 1024
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        status, body = self.handle(environ)
-        headers = {"Retry-After": "5"} if status == 503 else {}
+        try:
+            status, body, headers = self.handle(environ)
+        except Exception:  # a bug still answers JSON, never pywsgi's HTML page
+            log.exception("postback failed")
+            status, body, headers = problem(500, "internal", "internal error; see the gateway log")
         return answer_json(environ, start_response, status, body, headers)
 
     def client_address(self, environ: dict) -> str | None:
@@ -35,7 +53,7 @@ class PostbackApp:
             return forwarded.split(",")[0].strip() or None
         return environ.get("REMOTE_ADDR")
 
-    def handle(self, environ: dict) -> tuple[int, dict]:
+    def handle(self, environ: dict) -> tuple[int, dict, dict]:
         if environ.get("REQUEST_METHOD") not in ("GET", "POST"):
             return problem(405, "method_not_allowed", "postbacks are GET or POST")
         body = read_body(environ, self.limit)
@@ -45,11 +63,12 @@ class PostbackApp:
             query = params.parse_query(environ.get("QUERY_STRING", ""), self.rt.settings.clicks.max_query_bytes)
             postback = webhooks.parse(query, body, environ.get("CONTENT_TYPE", ""))
         except params.BadQuery as exc:
-            return problem(exc.status, "invalid", str(exc))
+            return problem(exc.status, "invalid", str(exc), **({"field": exc.field} if exc.field else {}))
         except webhooks.BadPostback as exc:
             return problem(exc.status, "invalid", exc.message, field=exc.field)
         try:
-            return webhooks.receive(self.rt, postback, self.client_address(environ))
+            return rendered(webhooks.receive(self.rt, postback, self.client_address(environ)))
         except StoreError as exc:
             log.warning("postback not recorded, answered 503 so Trackier retries: %s", exc)
-            return problem(503, "unavailable", "postback not recorded; retry")
+            status, body, _ = problem(503, "unavailable", "postback not recorded; retry")
+            return status, body, {"Retry-After": "5"}
