@@ -4,16 +4,16 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from gateway import resolver
+from gateway.process import resolver
 
 resolver.install()
 
 import sys
 
+from gateway.cli import main
+
 
 def run() -> None:
-    from gateway.cli import main
-
     sys.exit(main())
 
 

@@ -15,7 +15,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from gateway import resolver
+from gateway.process import resolver
 
 resolver.install()
 
@@ -30,7 +30,7 @@ import gevent.event
 
 
 def serve_double(args: argparse.Namespace) -> int:
-    from gateway import wsgiserver
+    from gateway.process import wsgiserver
 
     if args.what == "chains":
         from loadtest.chains import ChainServer

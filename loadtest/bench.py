@@ -21,12 +21,12 @@ import gevent
 import psutil
 import requests
 
-from gateway import egress, pairs
 from gateway.config import Settings
-from gateway.tracing import TraceOptions, trace
+from gateway.tracing.tracer import TraceOptions, trace
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, PROXY_PASSWORD, Lab
 from store import redis_client
+from store.keys import Keyspace
 from store.pool import EgressPool, PoolPolicy
 
 ROUNDS = 6
@@ -96,24 +96,24 @@ def pool_figure(lab: Lab, greenlets: int = 200, seconds: float = 3.0) -> dict:
     A pair is two round trips by design (the trace runs between lease and release), so the baseline is
     two PINGs; a ratio near 1 means each pool call costs one round trip and little else.
     """
-    rt = lab.rt
-    prefix = f"{rt.settings.redis.prefix}bench:{uuid.uuid4().hex[:8]}:"
-    bench_pool = EgressPool(rt.redis, prefix, PoolPolicy(lease_ms=60_000, cooldown_ms=0))
+    client = lab.services.stores.redis
+    keys = Keyspace(lab.services.stores.keys.key("bench", uuid.uuid4().hex[:8], ""))
+    bench_pool = EgressPool(client, keys, PoolPolicy(lease_ms=60_000, cooldown_ms=0))
     bench_pool.ensure((f"bench-{i}", "us", True, "bench") for i in range(greenlets))
 
     def lease_and_release() -> None:
         bench_pool.release(bench_pool.lease(["us"]), "ok", 1.0)
 
     def two_pings() -> None:
-        rt.redis.ping()
-        rt.redis.ping()
+        client.ping()
+        client.ping()
 
     try:
         throughput(lease_and_release, greenlets, 0.3)
         pairs_, pings = side_by_side(lambda: throughput(lease_and_release, greenlets, seconds / (2 * ROUNDS)),
                                      lambda: throughput(two_pings, greenlets, seconds / (2 * ROUNDS)), ROUNDS)
     finally:
-        redis_client.delete_prefix(rt.redis, prefix)
+        redis_client.delete_prefix(client, keys.prefix)
     return {"lease_release_pairs_per_s": round(median(pairs_)), "ping_pairs_per_s": round(median(pings)),
             "ping_round_trips_per_s": round(median(pings) * 2), "lease_ratio": ratio(pairs_, pings)}
 
@@ -171,7 +171,7 @@ def fast_path_figures(lab: Lab, seconds: float = 3.0, rounds: int = 3) -> dict:
 def overlap_figures(lab: Lab, clicks: int = 1000) -> dict:
     """`clicks` clicks at the same moment on a 2-hop chain at 500 ms per hop, with as many slots, on a gateway
     of 2 workers: p99 latency over the ideal chain time, and the gateway's peak RSS."""
-    egress.provision(lab.rt, PROVIDER, {"us": clicks})
+    lab.services.slots.provision(PROVIDER, {"us": clicks})
     base = lab.chain_server(500).url
     lab.offer("overlap", tracking_url=chain(base, ["302"], f"{base}/land?clickid=o"), wait_ms=30_000)
     gateway = lab.gateway(workers=2)
@@ -187,7 +187,7 @@ def overlap_figures(lab: Lab, clicks: int = 1000) -> dict:
 def traced_figure(lab: Lab, concurrency: int = 100, seconds: float = 6.0, rounds: int = 2) -> dict:
     """Sustained traced clicks/s of one gateway process against a bare gevent fan-out of `requests.get` on
     the same chain through the same proxy."""
-    egress.provision(lab.rt, PROVIDER, {"us": max(1000, concurrency * 2)})
+    lab.services.slots.provision(PROVIDER, {"us": max(1000, concurrency * 2)})
     base = lab.chain_server().url
     start = chain(base, ["302"], f"{base}/land?clickid=t")
     lab.offer("traced", tracking_url=start, wait_ms=30_000)
@@ -212,11 +212,11 @@ def traced_figure(lab: Lab, concurrency: int = 100, seconds: float = 6.0, rounds
 
 def webhook_figure(lab: Lab, rate: int = 500, seconds: float = 8.0) -> dict:
     """The p99 time to acknowledge Trackier postbacks arriving at `rate` per second, spread over 10 pairs."""
-    egress.provision(lab.rt, PROVIDER, {"us": 50})
+    lab.services.slots.provision(PROVIDER, {"us": 50})
     base = lab.chain_server().url
     lab.offer("hooks", tracking_url=f"{base}/demo/start?gclid={{click_id}}", final_url=f"{base}/land")
-    pairs.create(lab.rt, "hooks", 10)
-    tokens = [p.webhook_token for p in lab.rt.pairs.for_offer(lab.rt.offers.get("hooks").id)]
+    lab.services.campaign_pairs.create("hooks", 10)
+    tokens = [p.webhook_token for p in lab.services.stores.pairs.for_offer(lab.services.stores.offers.get("hooks").id)]
     gateway = lab.gateway(workers=1)
     url = f"{gateway.url}/webhooks/trackier?token={{v}}&click_id=bench-{{n}}"
     lab.hammer(url, "--rate", "50", "--seconds", "1", "--values=" + ",".join(tokens))

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import gevent
 from bottle import Bottle, HTTPResponse, request
 
-from gateway import wsgiserver
+from gateway.process import wsgiserver
 
 HOSTS = ("127.0.0.1", "127.0.0.2")
 REDIRECT_KINDS = ("301", "302", "303", "307", "308")

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import gevent
 
-from gateway import egress, pairs
 from gateway.config import Settings
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, Lab
@@ -170,20 +169,21 @@ def run(settings: Settings, options: Options, say: Callable[[str], None]) -> Rep
         say("waiting for the gateway to record everything it answered")
         answered_clicks = _answered(report.requests, lambda name: name.startswith("click"))
         answered_postbacks = _answered(report.requests, lambda name: name == "postback")
-        offer_ids = {offer.slug: offer.id for offer in lab.rt.offers.all() if offer.slug.startswith("lt-")}
+        offer_ids = {offer.slug: offer.id for offer in lab.services.stores.offers.all() if offer.slug.startswith("lt-")}
         _settle(lab, offer_ids, answered_clicks, timeout=options.wait_ms / 1000 + 30)
         code = _stop(gateway, options.wait_ms / 1000 + 20)
         report.proxy = lab.proxy_usage()
-        report.outcomes = {slug: lab.rt.traces.by_outcome(offer_id) for slug, offer_id in offer_ids.items()}
-        report.postbacks = dict(sum((Counter(lab.rt.events.by_status(offer_id)) for slug, offer_id in
+        stores = lab.services.stores
+        report.outcomes = {slug: stores.traces.by_outcome(offer_id) for slug, offer_id in offer_ids.items()}
+        report.postbacks = dict(sum((Counter(stores.events.by_status(offer_id)) for slug, offer_id in
                                      offer_ids.items() if slug != CLICK_OFFER), Counter()))
         minutes = math.ceil((options.duration_s + options.wait_ms / 1000 + 120) / 60) + 1
-        redis_counts = {slug: _summed(lab.rt.click_stats.minutes(str(offer_id), minutes))
+        redis_counts = {slug: _summed(lab.services.stores.click_stats.minutes(str(offer_id), minutes))
                         for slug, offer_id in offer_ids.items()}
         clicks_rows = sum(report.outcomes.get(CLICK_OFFER, {}).values())
         unfinished = report.postbacks.get("pending", 0) + report.postbacks.get("processing", 0)
         pair_counts = sum(p.webhook_count for slug, offer_id in offer_ids.items() if slug != CLICK_OFFER
-                          for p in lab.rt.pairs.for_offer(offer_id))
+                          for p in lab.services.stores.pairs.for_offer(offer_id))
         report.checks = [check_answered(report.requests, failures),
                          check_one_trace_per_slot(report.proxy, f"{PROVIDER}-")]
         if CLICKS[options.scenario]:
@@ -200,7 +200,7 @@ def run(settings: Settings, options: Options, say: Callable[[str], None]) -> Rep
 
 def _prepare(lab: Lab, options: Options) -> dict[str, str]:
     """Slots, offers and pairs for the scenario; the LOADTEST_* environment of the Locust process."""
-    egress.provision(lab.rt, PROVIDER, {"us": options.slot_count})
+    lab.services.slots.provision(PROVIDER, {"us": options.slot_count})
     env = {"LOADTEST_OFFER": CLICK_OFFER, "LOADTEST_WAVE_S": str(options.wave_s),
            "LOADTEST_BURST": str(options.burst), "LOADTEST_GAP_S": str(options.cooldown_s + 1.0),
            "LOADTEST_RATE": str(options.rate)}
@@ -214,8 +214,9 @@ def _prepare(lab: Lab, options: Options) -> dict[str, str]:
             slug = f"lt-hooks-{n}"
             lab.offer(slug, tracking_url=f"{base}/demo/start?gclid={{click_id}}", final_url=f"{base}/land",
                       wait_ms=options.wait_ms)
-            pairs.create(lab.rt, slug, options.pairs_per_offer)
-            tokens += [p.webhook_token for p in lab.rt.pairs.for_offer(lab.rt.offers.get(slug).id)]
+            lab.services.campaign_pairs.create(slug, options.pairs_per_offer)
+            stores = lab.services.stores
+            tokens += [p.webhook_token for p in stores.pairs.for_offer(stores.offers.get(slug).id)]
         env["LOADTEST_TOKENS"] = ",".join(tokens)
     return env
 
@@ -247,8 +248,9 @@ def _settle(lab: Lab, offer_ids: dict, clicks: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     click_offer = offer_ids.get(CLICK_OFFER)
     while time.monotonic() < deadline:
-        recorded = sum(lab.rt.traces.by_outcome(click_offer).values()) if click_offer else 0
-        open_events = sum(lab.rt.events.by_status(offer_id).get(status, 0) for slug, offer_id in offer_ids.items()
+        stores = lab.services.stores
+        recorded = sum(stores.traces.by_outcome(click_offer).values()) if click_offer else 0
+        open_events = sum(stores.events.by_status(offer_id).get(status, 0) for slug, offer_id in offer_ids.items()
                           if slug != CLICK_OFFER for status in ("pending", "processing"))
         if recorded >= clicks and not open_events:
             return

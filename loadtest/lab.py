@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import redis
 
-from gateway import config, offers
+from gateway import config
 from gateway.config import ProviderSettings, Secret, Settings
-from gateway.runtime import Runtime
+from gateway.process.services import Services
 from loadtest.processes import ServiceProcess
 from store import database, redis_client
 from store.embedded import EmbeddedStores
@@ -66,8 +66,8 @@ class Lab:
                 proc.terminate(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if "rt" in self.__dict__:
-            self.rt.close()
+        if "services" in self.__dict__:
+            self.services.close()
         if self.database:
             database.drop_database(self.base.postgres.url, self.database)
         if self.base.redis.url:
@@ -109,8 +109,9 @@ class Lab:
         return self.double("trackier", "--api-key", TRACKIER_KEY)
 
     @cached_property
-    def rt(self) -> Runtime:
-        return Runtime.open(self.settings)
+    def services(self) -> Services:
+        """The gateway's services on the lab's stores, to prepare offers and slots and to read what happened."""
+        return Services.open(self.settings)
 
     @cached_property
     def settings(self) -> Settings:
@@ -153,4 +154,4 @@ class Lab:
         return json.loads(done.stdout)
 
     def offer(self, slug: str, **fields: object) -> None:
-        offers.create(self.rt, {"slug": slug, "name": slug, "country": "us", **fields})
+        self.services.catalog.create({"slug": slug, "name": slug, "country": "us", **fields})

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import gevent
 from bottle import Bottle, HTTPResponse, request
 
-from gateway import wsgiserver
+from gateway.process import wsgiserver
 
 SUB_ID_KEYS = frozenset({f"p{n}" for n in range(1, 11)} | {"erid", "app_name", "app_id", "cr_name"})
 REQUIRED = {"title": str, "url": str, "advertiserId": int, "status": str, "currency": str, "device": str}

@@ -7,6 +7,7 @@ stand alone; every other row is written. Outages (StoreUnavailable) are not spli
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -14,6 +15,8 @@ import gevent
 import gevent.event
 
 from store.errors import BadValue
+
+log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -51,6 +54,7 @@ class GroupCommit(Generic[Item, Result]):
         self.wake.set()
         if self.writer is None or self.writer.dead:
             self.writer = gevent.spawn(self._run)
+            self.writer.link_exception(lambda g: log.error("group commit writer crashed: %r", g.exception))
         return done.get()
 
     def _run(self) -> None:

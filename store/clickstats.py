@@ -9,36 +9,41 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from store.keys import Keyspace
 from store.redis_client import available
 
 
 class ClickStats:
-    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int, stream_maxlen: int) -> None:
+    """`gw:clicks:OFFER_ID:YYYYMMDDHHMM` (outcome counts of a minute) and the stream `gw:traces`."""
+
+    def __init__(self, client: redis.Redis, keys: Keyspace, ttl_s: int, stream_maxlen: int) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
         self.ttl_s = ttl_s
         self.stream_maxlen = stream_maxlen
-        self.stream = f"{prefix}traces"
+        self.stream = keys.key("traces")
 
     def counter_key(self, offer_id: str, minute: str) -> str:
-        return f"{self.prefix}clicks:{offer_id}:{minute}"
+        return self.keys.key("clicks", offer_id, minute)
 
     @staticmethod
     def minute(at: datetime) -> str:
         return at.astimezone(UTC).strftime("%Y%m%d%H%M")
 
-    def add(self, entries: Iterable[tuple[str, datetime, str, dict]]) -> None:
+    def add(self, entries: Iterable[tuple[str, datetime, str, dict]], pipeline: redis.client.Pipeline | None = None,
+            ) -> None:
         """Count (offer_id, at, outcome) per minute and append each entry's fields to the stream, in one
-        round trip."""
+        round trip (or in `pipeline`, which its caller executes)."""
         counts: Counter = Counter()
-        pipe = self.client.pipeline(transaction=False)
+        pipe = pipeline if pipeline is not None else self.client.pipeline(transaction=False)
         for offer_id, at, outcome, fields in entries:
             counts[(self.counter_key(offer_id, self.minute(at)), outcome)] += 1
             pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)
         for (key, outcome), amount in counts.items():
             pipe.hincrby(key, outcome, amount)
             pipe.expire(key, self.ttl_s)
-        available(pipe.execute)
+        if pipeline is None:
+            available(pipe.execute)
 
     def minutes(self, offer_id: str, minutes: int, now: datetime | None = None) -> list[dict]:
         """Outcome counts of the last `minutes` minutes (oldest first), empty minutes included."""

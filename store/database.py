@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store.errors import BadValue, StoreUnavailable
+from store.queries import QUERIES as Q
 
 DOWN_WAIT_S = 0.2
 RECONNECT_GIVE_UP_S = 5.0
@@ -86,17 +87,36 @@ def url_for(url: str, database: str) -> str:
 def create_database(url: str, name: str, template: str | None = None) -> str:
     """Create database `name` (afresh: an older one of that name is dropped) on the server of `url`; its URL."""
     drop_database(url, name)
-    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template:
-        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(statement)
+        _administer(url, "database_create_from", name=name, template=template)
+    else:
+        _administer(url, "database_create", name=name)
     return url_for(url, name)
 
 
+def ensure_database(url: str, name: str) -> None:
+    """Create database `name` on the server of `url` unless it exists."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as admin:
+        if admin.execute(Q["database_exists"], {"name": name}).fetchone():
+            return
+    _administer(url, "database_create", name=name)
+
+
 def drop_database(url: str, name: str) -> None:
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _administer(url, "database_drop", name=name)
+
+
+def ping(pool: ConnectionPool, timeout: float) -> None:
+    """One round trip to PostgreSQL (the readiness check)."""
+    with pool.connection(timeout=timeout) as conn:
+        conn.execute(Q["ping"])
+
+
+def _administer(url: str, query: str, **identifiers: str) -> None:
+    """Run a statement on database names (identifiers, which take no bind parameters)."""
+    statement = sql.SQL(Q[query].rstrip(";")).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(statement)
 
 
 def is_cooperative() -> bool:

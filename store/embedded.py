@@ -199,11 +199,11 @@ class EmbeddedPostgres:
             _allow_traversal(_postgres_bin())
 
     def _ensure_database(self) -> None:
-        import psycopg
+        # psycopg is loaded only here: this module is imported by tools that may run before gevent's patching,
+        # and psycopg cooperates with gevent only when imported after it.
+        from store.database import ensure_database
 
-        with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=10) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        ensure_database(self.url("postgres"), DATABASE)
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(_postgres_bin() / program), *args]

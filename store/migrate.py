@@ -14,7 +14,9 @@ from pathlib import Path
 
 import psycopg
 
+from store.database import translated_errors
 from store.errors import StoreError
+from store.queries import QUERIES as Q
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_ID = 7_391_028_374_112  # pg_advisory_lock key owned by the migrator
@@ -57,13 +59,10 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply every missing migration in order; returns the ones applied (empty when up to date)."""
     conn.autocommit = True
-    conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+    conn.execute(Q["migrations_lock"], {"lock": LOCK_ID})
     try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = _applied(conn)
+        conn.execute(Q["migrations_table"])
+        done = dict(conn.execute(Q["migrations_applied"]).fetchall())
         pending = []
         for migration in available(directory):
             if migration.version in done:
@@ -74,15 +73,16 @@ def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[
                 continue
             with conn.transaction():
                 conn.execute(migration.sql)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, migration.checksum),
-                )
+                conn.execute(Q["migration_record"], {"version": migration.version, "name": migration.name,
+                                                      "checksum": migration.checksum})
             pending.append(migration)
         return pending
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+        conn.execute(Q["migrations_unlock"], {"lock": LOCK_ID})
 
 
-def _applied(conn: psycopg.Connection) -> dict[int, str]:
-    return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+def migrate_database(url: str) -> list[Migration]:
+    """Apply every missing migration to the database at `url` (over a connection of its own): how every
+    process migrates at start-up, a supervisor before it forks as well as a single process."""
+    with translated_errors(), psycopg.connect(url, connect_timeout=10) as conn:
+        return migrate(conn)

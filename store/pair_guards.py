@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import redis
 
+from store.keys import Keyspace
 from store.redis_client import available, register_script
 
 
@@ -26,16 +27,16 @@ class Decision(NamedTuple):
 
 
 class PairGuards:
-    def __init__(self, client: redis.Redis, prefix: str, lock_ms: int, window_s: int) -> None:
+    def __init__(self, client: redis.Redis, keys: Keyspace, lock_ms: int, window_s: int) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
         self.lock_ms = lock_ms
         self.window_s = window_s
         self._decide = register_script(client, "pair_decide")
         self._finish = register_script(client, "pair_finish")
 
     def _key(self, pair_id: int, name: str) -> str:
-        return f"{self.prefix}{{pair:{pair_id}}}:{name}"
+        return self.keys.tagged(f"pair:{pair_id}", name)
 
     def decide(self, postbacks: list[Decision]) -> list[str]:
         """For each postback, in one round trip: `duplicate`, `throttled`, `coalesced` (into the running

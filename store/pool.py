@@ -29,6 +29,7 @@ import gevent.lock
 import redis
 
 from store.errors import StoreError, StoreUnavailable
+from store.keys import Keyspace
 from store.pubsub import Subscription
 from store.redis_client import available, register_script
 
@@ -66,37 +67,40 @@ class Lease:
 
 
 @dataclass(frozen=True)
-class Released:
+class ReleaseResult:
     result: str  # released | quarantined | disabled | ignored | not_due
     at_ms: int
 
 
 class PoolKeys:
-    """The only place that spells a pool key. All share the `{pool}` hash tag."""
+    """The pool's keys, all under the `{pool}` hash tag."""
 
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}{{pool}}:"
-        self.leases = self.base + "leases"
-        self.fence = self.base + "fence"
-        self.window = self.base + "window"
-        self.index = self.base + "index"
-        self.countries = self.base + "countries"
-        self.channel = self.base + "ready"
+    def __init__(self, keys: Keyspace) -> None:
+        self.space = keys
+        self.leases = self._key("leases")
+        self.fence = self._key("fence")
+        self.window = self._key("window")
+        self.index = self._key("index")
+        self.countries = self._key("countries")
+        self.channel = self._key("ready")
+
+    def _key(self, *parts: str) -> str:
+        return self.space.tagged("pool", *parts)
 
     def ready(self, country: str) -> str:
-        return f"{self.base}ready:{country}"
+        return self._key("ready", country)
 
     def leased(self, country: str) -> str:
-        return f"{self.base}leased:{country}"
+        return self._key("leased", country)
 
     def quarantine(self, country: str) -> str:
-        return f"{self.base}quarantine:{country}"
+        return self._key("quarantine", country)
 
     def disabled(self, country: str) -> str:
-        return f"{self.base}disabled:{country}"
+        return self._key("disabled", country)
 
     def slot(self, slot_id: str) -> str:
-        return f"{self.base}slot:{slot_id}"
+        return self._key("slot", slot_id)
 
 
 class ReadyNotices:
@@ -145,9 +149,9 @@ class ReadyNotices:
 class EgressPool:
     """Lease, release and inspect egress slots. Redis faults surface as StoreUnavailable."""
 
-    def __init__(self, client: redis.Redis, prefix: str, policy: PoolPolicy) -> None:
+    def __init__(self, client: redis.Redis, keys: Keyspace, policy: PoolPolicy) -> None:
         self.client = client
-        self.keys = PoolKeys(prefix)
+        self.keys = PoolKeys(keys)
         self.policy = policy
         self.notices = ReadyNotices(client, self.keys.channel)
         self._plans: dict[tuple[str, ...], tuple[list[str], gevent.lock.Semaphore]] = {}
@@ -231,21 +235,21 @@ class EgressPool:
                      (time.monotonic() - started) * 1000, waited)
 
     def release(self, lease: Lease, outcome: str, trace_ms: float | None = None,
-                cooldown_ms: int | None = None) -> Released:
+                cooldown_ms: int | None = None) -> ReleaseResult:
         """Give a slot back with the outcome of its use; ignored unless the fencing token still holds."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         return self._finish(lease.slot_id, lease.country, lease.token, outcome, trace_ms, cooldown_ms)
 
     def _finish(self, slot_id: str, country: str, token: str, outcome: str, trace_ms: float | None,
-                cooldown_ms: int | None) -> Released:
+                cooldown_ms: int | None) -> ReleaseResult:
         keys = [self.keys.leases, self.keys.leased(country), self.keys.ready(country),
                 self.keys.quarantine(country), self.keys.disabled(country), self.keys.slot(slot_id),
                 self.keys.window]
         args = [slot_id, token, outcome, self.policy.cooldown_ms if cooldown_ms is None else cooldown_ms,
                 "" if trace_ms is None else round(trace_ms, 1), country]
         result, at = available(lambda: self._release(keys=keys, args=args))
-        return Released(result, int(at))
+        return ReleaseResult(result, int(at))
 
     def count(self, field: str, country: str, amount: int = 1) -> None:
         """Add to a window counter (lease waits, no-egress events) for the next pool snapshot. Kept in the

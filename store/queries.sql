@@ -1,4 +1,36 @@
--- Named SQL of the store layer; each repository is the only caller of its queries.
+-- Named SQL of the store layer; each repository is the only caller of its queries. `{name}` marks an
+-- identifier composed with psycopg.sql (databases have no bind parameters).
+
+-- name: ping
+SELECT 1;
+
+-- name: database_exists
+SELECT 1 FROM pg_database WHERE datname = %(name)s;
+
+-- name: database_create
+CREATE DATABASE {name};
+
+-- name: database_create_from
+CREATE DATABASE {name} TEMPLATE {template};
+
+-- name: database_drop
+DROP DATABASE IF EXISTS {name} WITH (FORCE);
+
+-- name: migrations_lock
+SELECT pg_advisory_lock(%(lock)s);
+
+-- name: migrations_unlock
+SELECT pg_advisory_unlock(%(lock)s);
+
+-- name: migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+    checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+
+-- name: migrations_applied
+SELECT version, checksum FROM schema_migrations;
+
+-- name: migration_record
+INSERT INTO schema_migrations (version, name, checksum) VALUES (%(version)s, %(name)s, %(checksum)s);
 
 -- name: egress_all
 SELECT id, provider, country, scheme, host, port, session_id, username, password, enabled
@@ -72,6 +104,10 @@ UPDATE offers SET slug = %(slug)s, name = %(name)s, tracking_url = %(tracking_ur
     updated_at = now()
 WHERE id = %(id)s
 RETURNING *;
+
+-- name: traces_copy
+COPY traces (id, created_at, source, offer_id, webhook_event_id, egress_id, outcome, error, inbound, params, hops,
+             final_url, redirect_url, lease_wait_ms, trace_ms, total_ms) FROM STDIN;
 
 -- name: traces_recent
 SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.egress_id, t.inbound,

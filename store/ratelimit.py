@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import redis
 
+from store.keys import Keyspace
 from store.redis_client import available
 
 WINDOW_S = 60
@@ -18,12 +19,12 @@ class Hit(NamedTuple):
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
         self.client = client
-        self.prefix = f"{prefix}rate:"
+        self.keys = keys
 
     def key(self, name: str, key: str, window: int) -> str:
-        return f"{self.prefix}{name}:{key}:{window}"
+        return self.keys.key("rate", name, key, window)
 
     def hit(self, name: str, key: str) -> Hit:
         """Count one hit of `key` and return the window's count so far: deciding and counting in one round trip

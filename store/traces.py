@@ -23,8 +23,8 @@ class Traces:
 
     def write(self, rows: Sequence[dict]) -> None:
         """Insert the rows in one COPY, in one transaction: all of them or none."""
-        statement = f"COPY traces ({', '.join(COLUMNS)}) FROM STDIN"
-        with translated_errors(), self.db.connection() as conn, conn.cursor() as cur, cur.copy(statement) as copy:
+        with translated_errors(), self.db.connection() as conn, conn.cursor() as cur, \
+                cur.copy(Q["traces_copy"].rstrip(";")) as copy:
             for row in rows:
                 copy.write_row([Jsonb(row[c]) if c in JSON_COLUMNS else row[c] for c in COLUMNS])
 

@@ -2,7 +2,7 @@
 GATEWAY_DATABASE_URL. Each test gets its own PostgreSQL database (cloned from a migrated template) and its
 own Redis key prefix, both removed afterwards."""
 
-from gateway import resolver  # after gevent's patching, done by the tests.gevent_first plugin
+from gateway.process import resolver  # after gevent's patching, done by the tests.gevent_first plugin
 
 resolver.install()
 
@@ -18,16 +18,16 @@ import psycopg
 import pytest
 import redis
 
-from gateway import egress, wsgiserver
-from gateway.app import build_app
 from gateway.config import ProviderSettings, Secret, Settings
-from gateway.runtime import Runtime
+from gateway.process import wsgiserver
+from gateway.process.app import build_app
 from loadtest.chains import ChainServer
 from loadtest.proxies import ProxyServer, ProxyStats
 from loadtest.trackier import FakeTrackier
 from store import database, migrate, redis_client
 from store.embedded import EmbeddedStores
 from tests import helpers
+from tests.helpers import Process
 
 
 @dataclass(frozen=True)
@@ -112,18 +112,20 @@ def settings(tmp_path: Path, store_urls: StoreUrls, database_url: str, redis_pre
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    with Runtime.open(settings) as rt:
-        yield rt
+def runtime(settings: Settings) -> Iterator[Process]:
+    """One gateway process's services on this test's stores (not serving)."""
+    rt = Process.open(settings)
+    yield rt
+    rt.close()
 
 
 @pytest.fixture
 def make_runtime(settings: Settings) -> Iterator:
     """Open runtimes on this test's stores with some settings changed: `make_runtime(pool__cooldown_s=0)`."""
-    opened: list[Runtime] = []
+    opened: list[Process] = []
 
-    def make(**changes: object) -> Runtime:
-        opened.append(Runtime.open(settings.replace(**changes)))
+    def make(**changes: object) -> Process:
+        opened.append(Process.open(settings.replace(**changes)))
         return opened[-1]
 
     yield make
@@ -132,9 +134,9 @@ def make_runtime(settings: Settings) -> Iterator:
 
 
 @pytest.fixture
-def live_url(runtime: Runtime) -> Iterator[str]:
+def live_url(runtime: Process) -> Iterator[str]:
     """The gateway app served by gevent.pywsgi on a free loopback port, in this process."""
-    server = wsgiserver.start(build_app(runtime))
+    server = wsgiserver.start(build_app(runtime.services))
     yield f"http://127.0.0.1:{server.server_port}"
     server.stop(timeout=1)
 
@@ -202,10 +204,10 @@ def make_gateway(make_runtime, proxies):
         changes = {"tracing__allow_private": True, "pool__cooldown_s": 0.0,
                    "providers": {"luna": helpers.provider_for(proxies["socks5"])}, **changes}
         rt = make_runtime(**changes)
-        egress.provision(rt, "luna", {"us": slots})
+        rt.slots.provision("luna", {"us": slots})
         rt.pool.notices.start()
         rt.offer_cache.subscription.start()
-        servers.append(wsgiserver.start(build_app(rt)))
+        servers.append(wsgiserver.start(build_app(rt.services)))
         return helpers.Gateway(rt, f"http://127.0.0.1:{servers[-1].server_port}")
 
     yield make

@@ -15,8 +15,8 @@ import psutil
 import requests
 
 from gateway import config
-from gateway.config import ProviderSettings, Secret
-from gateway.runtime import Runtime
+from gateway.config import ProviderSettings, Secret, Settings
+from gateway.process.services import Services
 from loadtest.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,9 +68,33 @@ def cli_env(settings, tmp_path: Path) -> dict[str, str]:
     return clean_env(GATEWAY_CONFIG=str(path), **secrets)
 
 
+class Process:
+    """One gateway process as a test sees it: its services (`catalog`, `records`, `slots`, ...) and, for what a test
+    checks behind them, its stores (`pool`, `events`, `pairs`, `traces`, ...), by name."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @classmethod
+    def open(cls, settings: Settings, **options: bool) -> Process:
+        return cls(Services.open(settings, **options))
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.services.close()
+
+    def __getattr__(self, name: str) -> object:
+        for owner in (self.services, self.services.stores):
+            if hasattr(owner, name):
+                return getattr(owner, name)
+        raise AttributeError(name)
+
+
 @dataclass
 class Gateway:
-    rt: Runtime
+    rt: Process
     url: str
 
     def click(self, slug: str, query: dict | str = "", method: str = "GET", **headers: str) -> requests.Response:

@@ -9,15 +9,13 @@ import gevent
 import pytest
 import requests
 
-from gateway import offers
-from gateway.runtime import Runtime
 from loadtest.chains import chain
 from tests.conftest import ADMIN_TOKEN
-from tests.helpers import Gateway
+from tests.helpers import Gateway, Process
 
 
 def offer(gw: Gateway, slug: str = "shoes", **fields) -> None:
-    offers.create(gw.rt, {"slug": slug, "name": slug.title(), "country": "us", **fields})
+    gw.rt.catalog.create({"slug": slug, "name": slug.title(), "country": "us", **fields})
 
 
 def query(location: str) -> list[tuple[str, str]]:
@@ -118,7 +116,7 @@ def test_heads_bots_prefetches_and_beacons_spend_no_slot(gateway, chains, method
 def test_unknown_and_disabled_offers_are_404_without_a_redirect(gateway, chains):
     """An unknown or disabled offer answers 404 and never redirects."""
     offer(gateway, tracking_url=f"{chains.url()}/land")
-    offers.set_enabled(gateway.rt, "shoes", False)
+    gateway.rt.catalog.set_enabled("shoes", False)
     for slug in ("shoes", "nope", "NOT-A-SLUG"):
         response = gateway.click(slug)
         assert response.status_code == 404 and "Location" not in response.headers
@@ -137,7 +135,7 @@ def test_track_hit_is_the_same_click(gateway, chains):
 def test_an_offer_change_is_seen_by_the_next_click_in_every_process(make_gateway, chains):
     """A change made through one process reaches another process's cache at once (pub/sub), not after TTL."""
     first = make_gateway(clicks__offer_cache_s=300)
-    second = Runtime.open(first.rt.settings)
+    second = Process.open(first.rt.settings)
     try:
         offer(first, tracking_url=f"{chains.url()}/land?v=1")
         assert first.click("shoes").headers["Location"] == f"{chains.url()}/land?v=1"
@@ -145,7 +143,7 @@ def test_an_offer_change_is_seen_by_the_next_click_in_every_process(make_gateway
         subscription = first.rt.offer_cache.subscription
         original = subscription.on_message
         subscription.on_message = lambda slug: (original(slug), dropped.set())
-        offers.update(second, "shoes", {"tracking_url": f"{chains.url()}/land?v=2"})
+        second.catalog.update("shoes", {"tracking_url": f"{chains.url()}/land?v=2"})
         assert dropped.wait(5)
         assert first.click("shoes").headers["Location"] == f"{chains.url()}/land?v=2"
     finally:
@@ -268,7 +266,7 @@ def test_encoded_inbound_values_survive_to_the_landing_page(gateway, chains):
 
 def test_a_full_record_queue_drops_and_counts_instead_of_blocking(make_runtime):
     """When the writer's queue is full a record is dropped and counted; the click is never held up."""
-    from gateway.records import TraceRecord
+    from gateway.tracing.records import TraceRecord
 
     rt = make_runtime(clicks__writer_queue=2)
     results = [rt.records.submit(TraceRecord(outcome="beacon", offer_id=None, offer_slug="x")) for _ in range(3)]

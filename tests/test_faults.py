@@ -17,12 +17,10 @@ import gevent.pool
 import pytest
 import requests
 
-from gateway import egress, offers, pairs
 from gateway.config import Settings
-from gateway.runtime import Runtime
 from loadtest.chains import chain
 from store.embedded import EmbeddedPostgres, EmbeddedRedis
-from tests.helpers import GatewayProcess, cli_env, provider_for
+from tests.helpers import GatewayProcess, Process, cli_env, provider_for
 from tests.test_trackier import trackier_settings
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"}
@@ -58,8 +56,8 @@ def serve(settings: Settings, proxies, tmp_path: Path):
         changes = {"tracing__allow_private": True, "pool__cooldown_s": 0.0, "maintenance__interval_s": 1.0,
                    "server__drain_s": 3.0, "providers": {"luna": provider_for(proxies["socks5"])}, **changes}
         served = settings.replace(**changes)
-        with Runtime.open(served) as rt:
-            egress.provision(rt, "luna", {"us": slots})
+        with Process.open(served) as rt:
+            rt.slots.provision("luna", {"us": slots})
             if prepare:
                 prepare(rt)
         started.append(GatewayProcess(env=cli_env(served, tmp_path / f"gw{len(started)}")))
@@ -107,14 +105,14 @@ def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(ser
     /readyz names Redis, postbacks are still acknowledged; Redis comes back empty: one maintenance tick
     rebuilds the pool from the inventory, clicks are traced again and the postback is processed, without a
     restart."""
-    def prepare(rt: Runtime) -> None:
-        offers.create(rt, shop(chains, final_url="https://shop.example/"))
-        pairs.create(rt, "shop", 1)
+    def prepare(rt: Process) -> None:
+        rt.catalog.create(shop(chains, final_url="https://shop.example/"))
+        rt.campaign_pairs.create("shop", 1)
 
     proc, url, served = serve(redis__url=own_redis.url, webhooks__stale_after_s=1.0, prepare=prepare,
                               **trackier_settings(fake))
     assert traced(click(url)[0], chains)
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         token = rt.pairs.for_offer(rt.offers.get("shop").id)[0].webhook_token
 
     own_redis.stop()
@@ -130,7 +128,7 @@ def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(ser
     proc.wait_for(re.compile(r"reconciled the live pool with the inventory"), 10, after_line=mark)
     assert traced(click(url, "back")[0], chains)
     assert readyz(url)[0] == 200
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         eventually(lambda: rt.events.by_status() == {"updated": 1}, 15, "the postback to be processed")
     assert "Traceback" not in proc.output()
 
@@ -139,13 +137,13 @@ def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve,
     """PostgreSQL stops: clicks of an offer already looked up still redirect (traced, from a stale cached copy);
     postbacks are answered 503 so that Trackier retries; trace records wait in the queue and reach
     PostgreSQL once it is back."""
-    def prepare(rt: Runtime) -> None:
-        offers.create(rt, shop(chains, final_url="https://shop.example/"))
-        pairs.create(rt, "shop", 1)
+    def prepare(rt: Process) -> None:
+        rt.catalog.create(shop(chains, final_url="https://shop.example/"))
+        rt.campaign_pairs.create("shop", 1)
 
     proc, url, served = serve(postgres__url=own_postgres.url(), postgres__pool_timeout_s=2.0,
                               clicks__offer_cache_s=0.05, prepare=prepare, **trackier_settings(fake))
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         token = rt.pairs.for_offer(rt.offers.get("shop").id)[0].webhook_token
     postback = f"{url}/webhooks/trackier?token={token}&click_id=k1"
     assert traced(click(url)[0], chains)
@@ -166,7 +164,7 @@ def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve,
     own_postgres.start()
     proc.wait_for(re.compile(r"wrote \d+ queued trace record"), 30, after_line=mark)
     assert requests.get(postback.replace("k1", "k3"), timeout=10).status_code == 200
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         assert rt.traces.by_outcome() == {"final": 6, "traced": 1}  # 6 clicks, 1 postback
         assert sum(rt.events.by_status().values()) == 2
 
@@ -175,10 +173,10 @@ def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):
     """The gateway dies (SIGKILL) while 100 traces hold slots and 3 acknowledged postbacks wait for one: after a
     restart every slot is back within one maintenance tick of its lease deadline, none stuck, and the
     postbacks are processed."""
-    def prepare(rt: Runtime) -> None:
-        offers.create(rt, shop(chains, slug="hold", wait_ms=100, tracking_url=f"{chains.url()}/hang?s=60"))
-        offers.create(rt, shop(chains, final_url="https://shop.example/"))
-        pairs.create(rt, "shop", 3)
+    def prepare(rt: Process) -> None:
+        rt.catalog.create(shop(chains, slug="hold", wait_ms=100, tracking_url=f"{chains.url()}/hang?s=60"))
+        rt.catalog.create(shop(chains, final_url="https://shop.example/"))
+        rt.campaign_pairs.create("shop", 3)
 
     lease_s = 3.0
     proc, url, served = serve(slots=100, prepare=prepare, pool__lease_s=lease_s, webhooks__stale_after_s=1.0,
@@ -187,7 +185,7 @@ def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):
         lambda n: requests.get(f"{url}/c/hold?gclid=k{n}", headers=BROWSER, allow_redirects=False, timeout=30),
         range(100))
     assert all(a.status_code == 302 for a in answers)
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         assert rt.pool.census()["us"]["leased"] == 100
         tokens = [p.webhook_token for p in rt.pairs.for_offer(rt.offers.get("shop").id)]
         acked = [requests.get(f"{url}/webhooks/trackier?token={t}&click_id=pb{n}", timeout=10)
@@ -229,9 +227,9 @@ def test_upstreams_that_hang_reset_or_babble_end_in_budget_and_free_their_slot(s
     released, and not blamed (the chain failed, not the egress)."""
     total_s = 3.0
 
-    def prepare(rt: Runtime) -> None:
+    def prepare(rt: Process) -> None:
         for fault in FAULTS:
-            offers.create(rt, {"slug": fault, "name": fault, "country": "us", "wait_ms": WAIT_MS,
+            rt.catalog.create({"slug": fault, "name": fault, "country": "us", "wait_ms": WAIT_MS,
                                "tracking_url": broken.url(fault)})
 
     _, url, served = serve(slots=len(FAULTS), prepare=prepare, tracing__connect_timeout_s=1.0,
@@ -242,7 +240,7 @@ def test_upstreams_that_hang_reset_or_babble_end_in_budget_and_free_their_slot(s
     for fault, (response, elapsed) in answers.items():
         assert response.status_code == 302 and response.headers["Location"] == broken.url(fault) + "?gclid=g", fault
         assert elapsed < WAIT_MS / 1000 + 0.5, (fault, elapsed)
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         eventually(lambda: len(rt.traces.recent()) == len(FAULTS), total_s + 5, "every trace's record")
         for record in rt.traces.recent():
             assert record["outcome"] in ("fallback_error", "fallback_timeout"), record
@@ -257,15 +255,15 @@ def test_a_failing_proxy_is_quarantined_traffic_moves_and_it_comes_back(serve, p
     refuses the credentials (407): its slots are quarantined
     after `fail_threshold` failures each and clicks move to the healthy provider; once the proxy recovers,
     maintenance lets its slots back half-open and a good trace makes them ready again."""
-    def prepare(rt: Runtime) -> None:
-        egress.provision(rt, "flaky", {"us": 2})
-        offers.create(rt, shop(chains))
+    def prepare(rt: Process) -> None:
+        rt.slots.provision("flaky", {"us": 2})
+        rt.catalog.create(shop(chains))
 
     flaky, healthy = proxies[kind], proxies["socks5" if kind == "http" else "http"]
     _, url, served = serve(slots=2, prepare=prepare, pool__fail_threshold=2, pool__quarantine_s=2.0,
                            providers={"luna": provider_for(healthy), "flaky": provider_for(flaky)})
     flaky.mode = fault
-    with Runtime.open(served) as rt:
+    with Process.open(served) as rt:
         answers = [click(url, f"k{n}")[0] for n in range(12)]
         assert rt.pool.census()["us"]["quarantined"] == 2
         assert all(traced(a, chains) for a in answers[-4:])

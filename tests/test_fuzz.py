@@ -12,7 +12,6 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import offers, pairs
 from tests.conftest import ADMIN_TOKEN
 from tests.test_trackier import trackier_settings
 
@@ -60,9 +59,9 @@ def offer_fields(draw) -> dict:
 def target(make_gateway, fake, chains):
     """A gateway with an offer (`shop`) and a pair, whose updater runs: every route has something to hit."""
     gw = make_gateway(slots=3, **trackier_settings(fake))
-    offers.create(gw.rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": f"{chains.url()}/land",
+    gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": f"{chains.url()}/land",
                           "tracking_url": f"{chains.url()}/land?g={{click_id}}"})
-    pairs.create(gw.rt, "shop", 1)
+    gw.rt.campaign_pairs.create("shop", 1)
     gw.rt.updater.start()
     gw.rt.records.start()
     gw.token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token

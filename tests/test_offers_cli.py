@@ -7,8 +7,7 @@ import re
 
 import requests
 
-from gateway import offers
-from gateway.records import TraceRecord
+from gateway.tracing.records import TraceRecord
 from loadtest.processes import ServiceProcess
 from tests.helpers import REPO, clean_env, gateway_command
 
@@ -44,7 +43,7 @@ def test_bad_offer_input_exits_2_naming_the_field(cli):
 
 def test_traces_tail_prints_the_newest_traces(cli, runtime):
     """`traces tail` prints the stream of recent traces, newest last, filtered by offer on request."""
-    offer = offers.create(runtime, {"slug": "bags", "name": "Bags", "country": "us",
+    offer = runtime.catalog.create({"slug": "bags", "name": "Bags", "country": "us",
                                     "tracking_url": "https://t.example/c"})
     for outcome in ("final", "fallback_timeout", "beacon"):
         runtime.records.submit(TraceRecord(outcome=outcome, offer_id=offer.id, offer_slug="bags",

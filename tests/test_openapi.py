@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from gateway import openapi
+from gateway.routes import openapi
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -20,9 +20,8 @@ schema = schemathesis.openapi.from_dict(openapi.document())
 @pytest.fixture
 def seeded(live_url, runtime):
     """The live API with one offer, `shop`, so that routes naming it get past the lookup."""
-    from gateway import offers
 
-    offers.create(runtime, {"slug": "shop", "name": "Shop", "country": "us",
+    runtime.catalog.create({"slug": "shop", "name": "Shop", "country": "us",
                             "tracking_url": "http://127.0.0.1:9/start?gclid={gclid}"})
     return live_url
 
@@ -44,8 +43,9 @@ def test_the_document_is_served_and_matches_the_routes(live_url):
     from gateway.routes import api_offers, api_pairs, api_pool
 
     app = Bottle()
-    for module in (api_offers, api_pairs, api_pool):
-        module.register(app, None)
+    api_offers.register(app, None, None)
+    api_pairs.register(app, None)
+    api_pool.register(app, None, None, None, 0.0)
     routed = {openapi.documented_path(route.rule) for route in app.routes}
     routed |= {path.replace("/enable", "/disable") for path in routed}
     assert routed == set(openapi.PATHS) - {"/openapi.json"}

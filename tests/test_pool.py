@@ -7,7 +7,8 @@ import random
 import gevent
 import pytest
 
-from gateway import egress, maintenance, pool
+from gateway.egress import providers
+from gateway.egress.sizing import required_slots
 from gateway.errors import ValidationError
 from store import redis_client
 from store.errors import BadValue
@@ -29,7 +30,7 @@ def sleep_until(rt, at_ms: int) -> None:
 
 
 def provision(rt, **counts: int) -> None:
-    egress.provision(rt, "luna", counts)
+    rt.slots.provision("luna", counts)
 
 
 def test_stress_never_hands_one_slot_to_two_holders(make_runtime):
@@ -46,7 +47,7 @@ def test_stress_never_hands_one_slot_to_two_holders(make_runtime):
     def worker() -> None:
         while gevent.get_hub().loop.now() < deadline:
             try:
-                leased = pool.lease_slot(rt, ["us"], 200, "stress")
+                leased = rt.leases.lease(["us"], 200, "stress")
             except NoEgress:
                 continue
             slot_id = leased.lease.slot_id
@@ -56,7 +57,7 @@ def test_stress_never_hands_one_slot_to_two_holders(make_runtime):
             leases[0] += 1
             gevent.sleep(random.uniform(0, 0.004))
             held.discard(slot_id)
-            pool.release_slot(rt, leased, random.choice(["ok", "ok", "upstream_error"]), trace_ms=3)
+            rt.leases.release(leased, random.choice(["ok", "ok", "upstream_error"]), trace_ms=3)
 
     gevent.joinall([gevent.spawn(worker) for _ in range(1000)], raise_error=True)
     assert violations == []
@@ -72,7 +73,7 @@ def test_fencing_a_reaped_lease_released_late_changes_nothing(make_runtime):
     provision(rt, us=1)
     first = rt.pool.lease(["us"], holder="A")
     sleep_until(rt, first.deadline_ms)
-    report = maintenance.tick(rt)
+    report = rt.maintenance.tick()
     assert report.reaped == [first.slot_id]
     second = rt.pool.lease(["us"], holder="B")
     assert int(second.token) > int(first.token)
@@ -129,7 +130,7 @@ def test_quarantine_after_threshold_then_half_open_recovery(make_runtime):
     assert rt.pool.slot("luna-us-1")["backoff_ms"] == "400"
 
     sleep_until(rt, again.at_ms)
-    maintenance.tick(rt)
+    rt.maintenance.tick()
     assert rt.pool.release(rt.pool.lease(["us"]), "ok").result == "released"
     view = rt.pool.slot("luna-us-1")
     assert (view["half_open"], view["backoff_ms"], view["consecutive_failures"]) == ("0", "0", "0")
@@ -156,7 +157,7 @@ def test_redis_wiped_then_one_tick_restores_the_whole_pool(make_runtime, store_u
     else:
         redis_client.delete_prefix(rt.redis, rt.settings.redis.prefix)
     assert rt.pool.census() == {}
-    report = maintenance.tick(rt)
+    report = rt.maintenance.tick()
     assert report.reconciled == {"added": 25}
     census = rt.pool.census()
     assert (census["us"]["ready"], census["gb"]["ready"]) == (20, 5)
@@ -167,24 +168,24 @@ def test_redis_wiped_then_one_tick_restores_the_whole_pool(make_runtime, store_u
 def test_provisioning_is_idempotent_and_the_seed_layout_gives_100_slots(runtime):
     """The five-country production layout provisions 100 slots; running it again adds nothing."""
     layout = {"us": 50, "uk": 20, "ca": 15, "au": 10, "de": 5}
-    first = egress.provision(runtime, "luna", layout)
-    second = egress.provision(runtime, "luna", layout)
+    first = runtime.slots.provision("luna", layout)
+    second = runtime.slots.provision("luna", layout)
     assert first.as_dict()["total_added"] == 100
     assert second.as_dict()["total_added"] == 0
     census = runtime.pool.census()
     assert {cc: c["total"] for cc, c in census.items()} == {"us": 50, "gb": 20, "ca": 15, "au": 10, "de": 5}
     assert len(runtime.inventory.all()) == 100
-    assert egress.provision(runtime, "luna", {"us": 60}).added == {"us": 10}
+    assert runtime.slots.provision("luna", {"us": 60}).added == {"us": 10}
 
 
 def test_provision_refuses_unknown_providers_and_countries(runtime):
     """Unknown providers, unknown countries and silly counts are refused, naming what is wrong."""
     with pytest.raises(ValidationError, match="unknown provider 'nope'"):
-        egress.provision(runtime, "nope", {"us": 1})
+        runtime.slots.provision("nope", {"us": 1})
     with pytest.raises(ValidationError, match="'xx' is not an ISO"):
-        egress.provision(runtime, "luna", {"xx": 1})
+        runtime.slots.provision("luna", {"xx": 1})
     with pytest.raises(ValidationError, match="from 1 to"):
-        egress.provision(runtime, "luna", {"us": 0})
+        runtime.slots.provision("luna", {"us": 0})
     assert runtime.inventory.all() == []
 
 
@@ -210,21 +211,21 @@ def test_disable_enable_and_remove(make_runtime):
     """A disabled slot is not leased (a leased one finishes first); a removed slot's late release is ignored."""
     rt = make_runtime(**FAST)
     provision(rt, us=2)
-    egress.set_enabled(rt, "luna-us-1", False)
+    rt.slots.set_enabled("luna-us-1", False)
     second = rt.pool.lease(["us"])
     assert second.slot_id == "luna-us-2"
     with pytest.raises(NoEgress):
         rt.pool.lease(["us"])
-    egress.set_enabled(rt, "luna-us-1", True)
+    rt.slots.set_enabled("luna-us-1", True)
     leased = rt.pool.lease(["us"])
     assert leased.slot_id == "luna-us-1"
     rt.pool.release(second, "ok")
-    egress.set_enabled(rt, "luna-us-1", False)
+    rt.slots.set_enabled("luna-us-1", False)
     assert rt.pool.release(leased, "ok").result == "disabled"
     assert rt.pool.census()["us"]["disabled"] == 1
 
     other = rt.pool.lease(["us"], wait_ms=500)
-    egress.remove(rt, other.slot_id)
+    rt.slots.remove(other.slot_id)
     assert rt.pool.release(other, "ok").result == "ignored"
     assert rt.pool.slot(other.slot_id) is None
 
@@ -249,12 +250,12 @@ def test_a_waiting_lease_sleeps_on_events_not_polling(make_runtime):
 
 def test_passwords_never_reach_redis(runtime):
     """Neither a provider's password nor a static proxy's password is written to Redis."""
-    egress.provision(runtime, "luna", {"us": 2})
-    egress.add_static(runtime, "socks5://joe:static-Pw-77@127.0.0.1:1080", "us")
+    runtime.slots.provision("luna", {"us": 2})
+    runtime.slots.add_static("socks5://joe:static-Pw-77@127.0.0.1:1080", "us")
     for _ in range(3):
-        leased = pool.lease_slot(runtime, ["us"], 0, "t")
+        leased = runtime.leases.lease(["us"], 0, "t")
         assert PROVIDER_PASSWORD in leased.proxy or "static-Pw-77" in leased.proxy
-        pool.release_slot(runtime, leased, "ok")
+        runtime.leases.release(leased, "ok")
     dump = []
     for key in runtime.redis.scan_iter(match=runtime.settings.redis.prefix + "*"):
         kind = runtime.redis.type(key)
@@ -268,9 +269,9 @@ def test_passwords_never_reach_redis(runtime):
 
 def test_proxy_urls_follow_the_provider_template(runtime):
     """A provider slot's proxy URL carries the templated session username and the provider's password."""
-    egress.provision(runtime, "luna", {"gb": 1})
+    runtime.slots.provision("luna", {"gb": 1})
     slot = runtime.inventory.get("luna-gb-1")
-    url = egress.proxy_url(slot, runtime.settings.providers)
+    url = providers.proxy_url(slot, runtime.settings.providers)
     assert url == (f"socks5h://user-acct-region-gb-sessid-{slot.session_id}-sesstime-90:{PROVIDER_PASSWORD}"
                    "@127.0.0.1:9")
 
@@ -281,7 +282,7 @@ def test_status_reports_utilization_and_warnings(make_runtime):
     provision(rt, us=4)
     for _ in range(3):
         rt.pool.lease(["us"])
-    state = pool.status(rt)
+    state = rt.census.status()
     (us,) = state.countries
     assert (us.leased, us.ready, us.utilization, us.alert) == (3, 1, 0.75, True)
     assert any("utilization 75%" in w for w in state.warnings)
@@ -293,14 +294,14 @@ def test_snapshots_are_written_once_per_interval(make_runtime):
     provision(rt, us=3)
     for _ in range(2):
         rt.pool.release(rt.pool.lease(["us"]), "ok")
-    assert maintenance.tick(rt).snapshot is True
-    assert maintenance.tick(rt).snapshot is False
+    assert rt.maintenance.tick().snapshot is True
+    assert rt.maintenance.tick().snapshot is False
     (row,) = rt.snapshots.latest()
     assert (row["country"], row["total"], row["leases"]) == ("us", 3, 2)
 
 
 def test_required_slots_is_rate_times_holding_time_times_headroom():
     """Sizing: 2 clicks/s x (5 s + 60 s) x 1.5 = 195 slots."""
-    slots, explanation = pool.required_slots(2, 5, 60, 1.5)
+    slots, explanation = required_slots(2, 5, 60, 1.5)
     assert slots == 195
     assert "130 slots busy at peak" in explanation

@@ -8,8 +8,8 @@ import stat
 import pytest
 import requests
 
-from gateway.auth import admin_token, bearer_matches
 from gateway.config import Secret
+from gateway.routes.auth import admin_token, bearer_matches
 from tests.conftest import ADMIN_TOKEN, PROVIDER_PASSWORD
 
 

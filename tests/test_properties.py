@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import clicks, params, urls
+from gateway.clicks import click as clicks
+from gateway.tracing import params, urls
 
 # Text as clicks bring it: any code point but lone surrogates (a query string is UTF-8 and cannot carry one)
 # and NUL (refused at the edge: no store can hold it).

@@ -3,7 +3,7 @@ import socket
 import gevent
 from gevent.resolver.thread import Resolver as ThreadResolver
 
-from gateway.resolver import Resolver
+from gateway.process.resolver import Resolver
 
 
 def test_the_suite_runs_on_the_literal_resolver():

@@ -12,12 +12,10 @@ import pytest
 import redis
 import requests
 
-from gateway import egress, offers, pairs
 from gateway.config import Secret
-from gateway.runtime import Runtime
 from loadtest.chains import chain
 from loadtest.proxies import ProxyServer
-from tests.helpers import GatewayProcess, cli_env, provider_for, run_gateway
+from tests.helpers import GatewayProcess, Process, cli_env, provider_for, run_gateway
 from tests.test_trackier import trackier_settings
 
 PROXY_PASSWORD = "Proxy-Pw-7Qx2"
@@ -59,13 +57,13 @@ def test_secrets_appear_nowhere_after_a_full_run(settings, chains, fake, proxy, 
     served = settings.replace(tracing__allow_private=True, pool__cooldown_s=0.0, pool__fail_threshold=1,
                               admin__token=Secret(ADMIN), providers={"luna": provider_for(proxy)},
                               **trackier_settings(fake, trackier__api_key=Secret(TRACKIER_KEY)))
-    with Runtime.open(served) as rt:
-        egress.provision(rt, "luna", {"us": 3})
-        offers.create(rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
+    with Process.open(served) as rt:
+        rt.slots.provision("luna", {"us": 3})
+        rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                            "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
-        offers.create(rt, {"slug": "plain", "name": "Plain", "country": "us",
+        rt.catalog.create({"slug": "plain", "name": "Plain", "country": "us",
                            "tracking_url": chain(chains.url(), ["302", "meta"], f"{chains.url()}/land")})
-        pairs.create(rt, "shop", 2)
+        rt.campaign_pairs.create("shop", 2)
         tokens = [p.webhook_token for p in rt.pairs.for_offer(rt.offers.get("shop").id)]
 
     env = cli_env(served, tmp_path / "cli")

@@ -15,8 +15,7 @@ import gevent.event
 import pytest
 import requests
 
-from gateway import offers, pairs
-from gateway.records import TraceRecord
+from gateway.tracing.records import TraceRecord
 from loadtest.chains import chain
 from store.errors import BadValue
 from tests.conftest import ADMIN_TOKEN
@@ -39,7 +38,7 @@ def api(gw) -> requests.Session:
 def test_a_nul_click_is_refused_and_the_next_100_records_reach_postgresql(gateway, chains):
     """`/c/SLUG?gclid=%00` (from a bot, the cheapest path) is a 400 with no record; the 100 clicks after it are
     all in PostgreSQL within seconds."""
-    offers.create(gateway.rt, {"slug": "shoes", "name": "Shoes", "country": "us",
+    gateway.rt.catalog.create({"slug": "shoes", "name": "Shoes", "country": "us",
                                "tracking_url": f"{chains.url()}/land"})
     poisoned = requests.get(f"{gateway.url}/c/shoes?gclid=%00", headers=BOT, allow_redirects=False, timeout=10)
     assert (poisoned.status_code, poisoned.headers.get("Location")) == (400, None)
@@ -72,9 +71,9 @@ def test_hostile_postbacks_leave_good_ones_in_the_same_batch_alone(make_gateway,
     """60 postbacks at once, a third carrying a NUL or a lone surrogate (query, form or JSON): those are 400
     naming their field and recorded nowhere; every good one is accepted and recorded."""
     gw = make_gateway(slots=5, **trackier_settings(fake))
-    offers.create(gw.rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
+    gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                           "tracking_url": f"{chains.url()}/land?g={{click_id}}"})
-    pairs.create(gw.rt, "shop", 1)
+    gw.rt.campaign_pairs.create("shop", 1)
     token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token
     url = f"{gw.url}/webhooks/trackier"
     hostile = [
@@ -126,9 +125,9 @@ def test_only_macros_and_pass_through_names_of_a_postback_reach_the_retrace(make
     """A postback's `to=` (which the first hop would follow) and other names stay behind; the template's macro
     and a pass-through name (`utm_source`) go into the re-trace."""
     gw = make_gateway(slots=5, **trackier_settings(fake))
-    offers.create(gw.rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
+    gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                           "tracking_url": f"{chains.url()}/r/302?g={{click_id}}"})
-    pairs.create(gw.rt, "shop", 1)
+    gw.rt.campaign_pairs.create("shop", 1)
     gw.rt.updater.start()
     token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token
     evil = f"{chains.url(1)}/land?stolen=1"
@@ -146,7 +145,7 @@ def test_only_macros_and_pass_through_names_of_a_postback_reach_the_retrace(make
 def test_a_click_cannot_add_a_parameter_the_chain_follows(gateway, chains):
     """The first hop honours `to=` when it gets one; the click's `to=` is not passed on (neither to the traced
     tracking URL nor to the fallback), its click ids and utm_* are."""
-    offers.create(gateway.rt, {"slug": "shoes", "name": "Shoes", "country": "us",
+    gateway.rt.catalog.create({"slug": "shoes", "name": "Shoes", "country": "us",
                                "tracking_url": f"{chains.url()}/r/302?aff=1"})
     evil = f"{chains.url(1)}/land?stolen=1"
     traced = gateway.click("shoes", {"to": evil, "gclid": "G", "utm_medium": "cpc", "x": "1"})
@@ -187,7 +186,7 @@ def test_app_links_only_for_allowed_schemes(gateway, chains, end, allowed):
     """A chain may end on `market:`, `itms-apps:` or an `intent:` whose browser fallback stays on the host
     that sent it; any other scheme ends the trace as blocked_scheme and the visitor gets the fallback."""
     end = end.replace("{same}", quote(f"{chains.url()}/land", safe=""))
-    offers.create(gateway.rt, {"slug": "app", "name": "App", "country": "us",
+    gateway.rt.catalog.create({"slug": "app", "name": "App", "country": "us",
                                "tracking_url": chain(chains.url(), ["302"], end),
                                "fallback_url": "https://fallback.example/"})
     location = gateway.click("app", {"gclid": "G"}).headers["Location"]
@@ -232,8 +231,8 @@ def test_hostile_offer_fields_are_400s_naming_the_field(gateway, chains, fields,
 
 def test_a_lone_surrogate_in_a_pair_name_is_a_400(make_gateway, fake, chains):
     gw = make_gateway(slots=2, **trackier_settings(fake))
-    offers.create(gw.rt, offer_body(chains, slug="shop", final_url="https://shop.example/"))
-    pairs.create(gw.rt, "shop", 1)
+    gw.rt.catalog.create(offer_body(chains, slug="shop", final_url="https://shop.example/"))
+    gw.rt.campaign_pairs.create("shop", 1)
     session = api(gw)
     response = session.patch(f"{session.base}/offers/shop/pairs/1", data=json.dumps({"name": "p\ud800"}),
                              headers={"Content-Type": "application/json"}, timeout=10)
@@ -254,7 +253,7 @@ def test_backslashes_are_read_as_browsers_read_them(gateway, chains):
     tracer and a visitor following the fallback reach the same host."""
     port = chains.port
     tricky = f"http://127.0.0.1:{port}\\@127.0.0.2:{port}/land"
-    created = offers.create(gateway.rt, offer_body(chains, slug="slash", tracking_url=tricky, fallback_url=tricky))
+    created = gateway.rt.catalog.create(offer_body(chains, slug="slash", tracking_url=tricky, fallback_url=tricky))
     assert created.tracking_url == created.fallback_url == f"http://127.0.0.1:{port}/@127.0.0.2:{port}/land"
     fallback = gateway.click("slash", {"gclid": "G"}, **BOT).headers["Location"]
     assert urlsplit(fallback).hostname == "127.0.0.1"

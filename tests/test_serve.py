@@ -14,15 +14,15 @@ import psutil
 import pytest
 import requests
 
-from gateway import egress, offers, wsgiserver
 from gateway.config import Settings
-from gateway.runtime import Runtime
-from gateway.server import InFlight
+from gateway.process import wsgiserver
+from gateway.process.server import InFlight
 from loadtest.chains import chain
 from loadtest.processes import ServiceProcess
 from tests.helpers import (
     REPO,
     GatewayProcess,
+    Process,
     clean_env,
     cli_env,
     gateway_command,
@@ -101,8 +101,8 @@ def test_sigterm_waits_for_the_traces_of_clicks_answered_late(make_runtime, prox
     reach PostgreSQL before the process exits."""
     rt = make_runtime(tracing__allow_private=True, pool__cooldown_s=0.0, server__drain_s=10.0,
                       providers={"luna": provider_for(proxies["socks5"])})
-    egress.provision(rt, "luna", {"us": 1})
-    offers.create(rt, {"slug": "slow", "name": "slow", "country": "us", "wait_ms": 100,
+    rt.slots.provision("luna", {"us": 1})
+    rt.catalog.create({"slug": "slow", "name": "slow", "country": "us", "wait_ms": 100,
                        "tracking_url": chain(chains.url(), ["302"], f"{chains.url()}/land?delay_ms=1500")})
     proc = GatewayProcess(env=cli_env(rt.settings, tmp_path))
     url = proc.wait_listening(30)
@@ -150,10 +150,10 @@ def test_given_urls_start_nothing(tmp_path, store_urls, database_url):
 
 def test_readyz_names_the_failing_store(settings: Settings):
     """/readyz answers 503 and names Redis when Redis does not answer, while PostgreSQL is fine."""
-    from gateway.app import build_app
+    from gateway.process.app import build_app
 
     broken = settings.replace(redis__url="redis://127.0.0.1:1/0")
-    with Runtime.open(broken) as rt:
+    with Process.open(broken) as rt:
         server = wsgiserver.start(build_app(rt))
         try:
             response = requests.get(f"http://127.0.0.1:{server.server_port}/readyz", timeout=10)
@@ -165,7 +165,7 @@ def test_readyz_names_the_failing_store(settings: Settings):
     assert body["stores"]["postgres"]["ok"] is True
 
 
-def test_drain_lets_in_flight_requests_finish(runtime: Runtime):
+def test_drain_lets_in_flight_requests_finish(runtime: Process):
     """During a drain new requests are not accepted, but one already in flight completes."""
     entered, release = gevent.event.Event(), gevent.event.Event()
 
@@ -175,7 +175,7 @@ def test_drain_lets_in_flight_requests_finish(runtime: Runtime):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"done"]
 
-    tracker = InFlight(slow_app, runtime)
+    tracker = InFlight(slow_app, runtime.metrics)
     server = wsgiserver.start(tracker)
     url = f"http://127.0.0.1:{server.server_port}/"
     pending = gevent.spawn(requests.get, url, timeout=10)

@@ -8,10 +8,10 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from gateway import navigation
 from gateway.config import Settings
-from gateway.ssrf import BlockedAddress, GuardedAdapter, is_blocked
-from gateway.tracing import ProxyRoute, TraceOptions, trace
+from gateway.tracing import navigation
+from gateway.tracing.ssrf import BlockedAddress, GuardedAdapter, is_blocked
+from gateway.tracing.tracer import ProxyRoute, TraceOptions, trace
 from loadtest.chains import chain
 
 LOCAL = TraceOptions(allow_private=True)

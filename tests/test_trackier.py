@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 
-from gateway import offers, pairs
 from gateway.config import Secret, TrackierSettings
 from gateway.errors import ValidationError
-from gateway.trackier import TrackierClient, TrackierError, api_root
+from gateway.postbacks import pair_setup as pairs
+from gateway.postbacks.trackier_api import TrackierClient, TrackierError, api_root
 from loadtest.trackier import FakeTrackier
 from tests.conftest import ADMIN_TOKEN
 
@@ -30,7 +30,7 @@ def trackier_settings(fake: FakeTrackier, **changes) -> dict:
 def tracked(make_gateway, fake, chains):
     """A gateway wired to the fake Trackier, with offer `shop` whose chain hands out gclid and clickid."""
     gw = make_gateway(slots=10, **trackier_settings(fake))
-    offers.create(gw.rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/lp?ref=a",
+    gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/lp?ref=a",
                           "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
     return gw
 
@@ -96,7 +96,7 @@ def test_a_wrong_key_is_refused(fake):
 def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fake, count):
     """Each pair gets a URL2 campaign (final URL path + name={pN}), a URL1 campaign, an unguessable token, a
     webhook URL and a Google Ads template nesting URL2's click link (with {lpurl}) in URL1's."""
-    report = pairs.create(tracked.rt, "shop", count)
+    report = tracked.rt.campaign_pairs.create("shop", count)
     assert report.created == list(range(1, count + 1)) and report.pairs_total == count
     rows = tracked.rt.pairs.for_offer(tracked.rt.offers.get("shop").id)
     assert len({p.webhook_token for p in rows}) == count and all(len(p.webhook_token) >= 32 for p in rows)
@@ -112,7 +112,7 @@ def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fa
     assert inner.startswith(f"https://track.example/click?campaign_id={first.url2_campaign_id}&pub_id=3")
     assert inner.endswith("&lpurl={lpurl}") and "{lpurl}" in first.template
     assert unquote(parse_qs(urlsplit(inner).query)["url"][0]) == url2["url"]
-    view = pairs.view(tracked.rt, first)
+    view = tracked.rt.campaign_pairs.view(first)
     assert view["webhook_url"] == (f"https://gw.example/webhooks/trackier?token={first.webhook_token}"
                                    "&campaign_id={campaign_id}&click_id={click_id}")
     assert len(fake.calls_to("POST", "/v2/campaigns")) == 2 * count
@@ -121,9 +121,9 @@ def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fa
 def test_campaign_creations_are_paced(make_gateway, fake):
     """Consecutive campaign creations are at least create_pacing_ms apart."""
     gw = make_gateway(**trackier_settings(fake, trackier__create_pacing_ms=150))
-    offers.create(gw.rt, {"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
+    gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
                           "final_url": "https://lp.example/"})
-    pairs.create(gw.rt, "x", 2)
+    gw.rt.campaign_pairs.create("x", 2)
     times = [call.at for call in fake.calls_to("POST", "/v2/campaigns")]
     assert len(times) == 4
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.14
@@ -132,13 +132,13 @@ def test_campaign_creations_are_paced(make_gateway, fake):
 def test_more_than_20_pairs_is_refused_and_creates_nothing(tracked, fake):
     """Asking for 21, or for more than the offer has room for, is a 400 and calls Trackier not once."""
     with pytest.raises(ValidationError, match="would exceed 20"):
-        pairs.create(tracked.rt, "shop", 21)
-    pairs.create(tracked.rt, "shop", 19)
+        tracked.rt.campaign_pairs.create("shop", 21)
+    tracked.rt.campaign_pairs.create("shop", 19)
     calls = len(fake.calls)
     with pytest.raises(ValidationError):
-        pairs.create(tracked.rt, "shop", 2)
+        tracked.rt.campaign_pairs.create("shop", 2)
     assert len(fake.calls) == calls
-    assert pairs.create(tracked.rt, "shop", 1).pairs_total == 20
+    assert tracked.rt.campaign_pairs.create("shop", 1).pairs_total == 20
 
 
 @pytest.mark.parametrize(("after", "kept_partial"), [(4, False), (5, True)])
@@ -147,13 +147,13 @@ def test_a_failure_keeps_the_pairs_before_it_and_a_new_run_continues(tracked, fa
     next run completes pair 3 first, creating no campaign twice."""
     fake.fail_next(500, count=10, path="/v2/campaigns", after=after)
     with pytest.raises(pairs.PairCreationFailed) as info:
-        pairs.create(tracked.rt, "shop", 5)
+        tracked.rt.campaign_pairs.create("shop", 5)
     assert (info.value.failed_at, info.value.created) == (3, [1, 2])
     offer_id = tracked.rt.offers.get("shop").id
     rows = tracked.rt.pairs.for_offer(offer_id)
     assert [(p.pair_index, p.complete) for p in rows] == [(1, True), (2, True)] + ([(3, False)] if kept_partial else [])
     fake.faults.clear()
-    report = pairs.create(tracked.rt, "shop", 3)
+    report = tracked.rt.campaign_pairs.create("shop", 3)
     assert report.created == [3, 4, 5] and report.pairs_total == 5
     assert all(p.complete for p in tracked.rt.pairs.for_offer(offer_id))
     assert len(fake.campaigns) == 10
@@ -161,26 +161,26 @@ def test_a_failure_keeps_the_pairs_before_it_and_a_new_run_continues(tracked, fa
 
 def test_an_empty_final_url_is_found_by_tracing_the_offer(tracked, chains):
     """Without a final_url the pairs use where the tracking URL's chain ends, and the offer keeps it."""
-    offers.create(tracked.rt, {"slug": "bare", "name": "Bare", "country": "us",
+    tracked.rt.catalog.create({"slug": "bare", "name": "Bare", "country": "us",
                                "tracking_url": f"{chains.url()}/r/302?to=%2Fland%3Fsku%3D9"})
-    pairs.create(tracked.rt, "bare", 1)
+    tracked.rt.campaign_pairs.create("bare", 1)
     assert tracked.rt.offers.get("bare").final_url == f"{chains.url()}/land?sku=9"
 
 
 def test_missing_trackier_settings_are_named(make_gateway, fake):
     """Creating pairs without [trackier] settings names the missing key."""
     gw = make_gateway(**trackier_settings(fake, trackier__click_domain=""))
-    offers.create(gw.rt, {"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
+    gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
                           "final_url": "https://lp.example/"})
     with pytest.raises(ValidationError, match=r"\[trackier\] click_domain"):
-        pairs.create(gw.rt, "x", 1)
+        gw.rt.campaign_pairs.create("x", 1)
 
 
 def test_csv_export_is_formula_safe(tracked):
     """The CSV has a row per pair; a cell starting with = + - @ is escaped."""
-    pairs.create(tracked.rt, "shop", 2)
-    pairs.change(tracked.rt, "shop", 2, {"name": "=HYPERLINK(\"http://evil\")"})
-    rows = list(csv.reader(io.StringIO(pairs.export_csv(tracked.rt, "shop"))))
+    tracked.rt.campaign_pairs.create("shop", 2)
+    tracked.rt.campaign_pairs.change("shop", 2, {"name": "=HYPERLINK(\"http://evil\")"})
+    rows = list(csv.reader(io.StringIO(tracked.rt.campaign_pairs.export_csv("shop").text)))
     assert rows[0] == list(pairs.CSV_COLUMNS)
     assert [r[0] for r in rows[1:]] == ["1", "2"] and rows[2][1] == "'=HYPERLINK(\"http://evil\")"
     assert pairs.safe_cell("-1+2") == "'-1+2" and pairs.safe_cell("@SUM(A1)") == "'@SUM(A1)"

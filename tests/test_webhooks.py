@@ -10,10 +10,9 @@ import gevent
 import pytest
 import requests
 
-from gateway import maintenance, offers, pairs
 from gateway.config import Secret
-from gateway.runtime import Runtime
 from tests.conftest import ADMIN_TOKEN
+from tests.helpers import Process
 from tests.test_trackier import trackier_settings
 
 ROUTE_SECRET = "campaign-route-secret-3f9"
@@ -25,9 +24,9 @@ def hooked(make_gateway, fake, chains):
     `count` pairs in the fake Trackier; the updater's workers run."""
     def make(count: int = 3, **changes):
         gw = make_gateway(slots=20, **trackier_settings(fake), **changes)
-        offers.create(gw.rt, {"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
+        gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                               "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
-        pairs.create(gw.rt, "shop", count)
+        gw.rt.campaign_pairs.create("shop", count)
         gw.rt.updater.start()
         return gw
 
@@ -150,11 +149,11 @@ def test_unreadable_postbacks_are_refused_without_writes(hooked, request_kwargs,
 def test_disabled_pairs_and_offers_are_recorded_not_processed(hooked, fake):
     """A postback for a disabled pair (or offer) is recorded, answered `disabled`, and not processed."""
     gw = hooked()
-    pairs.change(gw.rt, "shop", 2, {"enabled": False})
+    gw.rt.campaign_pairs.change("shop", 2, {"enabled": False})
     two = the_pairs(gw)[1]
     answer = post(gw, {"token": two.webhook_token, "click_id": "c"})
     assert answer.status_code == 200 and answer.json()["status"] == "disabled"
-    offers.set_enabled(gw.rt, "shop", False)
+    gw.rt.catalog.set_enabled("shop", False)
     assert post(gw, {"token": the_pairs(gw)[0].webhook_token}).json()["status"] == "disabled"
     settle(gw)
     assert gw.rt.events.by_status() == {"disabled": 2} and fake.overrides == {}
@@ -233,10 +232,10 @@ def test_an_acknowledged_postback_is_processed_after_a_restart(hooked, fake):
     answer = post(gw, {"token": token, "click_id": "before-the-crash"})
     assert answer.status_code == 200
     assert gw.rt.events.get(answer.json()["event_id"])["status"] == "pending"
-    restarted = Runtime.open(gw.rt.settings)
+    restarted = Process.open(gw.rt.settings)
     try:
         restarted.updater.start()
-        assert maintenance.tick(restarted).postbacks_retried == 1
+        assert restarted.maintenance.tick().postbacks_retried == 1
         assert restarted.updater.wait_idle(30)
         assert restarted.events.get(answer.json()["event_id"])["status"] == "updated"
         assert len(fake.overrides) == 1

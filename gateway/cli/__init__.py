@@ -1,5 +1,9 @@
 """The `gateway` command line: one module per command group, each adding its subcommands here.
 
+Commands that bring up a lab of local doubles (`bench`, `loadtest`, `demo`) belong to the `loadtest` package,
+which depends on the gateway, not the other way round: it declares them as entry points of the group
+`gateway.commands` (pyproject.toml), and they are added here when that package is installed.
+
 Exit status: 0 success, 1 the operation failed, 2 bad arguments or configuration.
 """
 
@@ -7,24 +11,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 
-from gateway import __version__, config, logs, text
+from gateway import __version__, config, text
+from gateway.cli import core_cmd, offers_cmd, pairs_cmd, pool_cmd, trace_cmd
 from gateway.errors import GatewayError, ValidationError
-from gateway.runtime import StartupError
+from gateway.process import logs
+from gateway.process.services import StartupError
 from store.errors import StoreError
 
-GROUPS = ("core", "pool", "offers", "pairs", "trace", "bench", "loadtest", "demo")
+GROUPS = (core_cmd, pool_cmd, offers_cmd, pairs_cmd, trace_cmd)
+PLUGINS = "gateway.commands"
 
 
 def parser() -> argparse.ArgumentParser:
-    import importlib
-
     top = argparse.ArgumentParser(prog="gateway", description="Click-tracing gateway.")
     top.add_argument("--config", metavar="PATH", help="settings file (default: $GATEWAY_CONFIG or ./gateway.ini)")
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
-        importlib.import_module(f"gateway.cli.{group}").add_commands(commands)
+        group.add_commands(commands)
+    for plugin in sorted(entry_points(group=PLUGINS), key=lambda entry: entry.name):
+        plugin.load()(commands)
     return top
 
 

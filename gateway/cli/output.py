@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from gateway.encoding import json_default
 from gateway.errors import ValidationError
-from gateway.routes.jsonapi import json_default
 
 
 def print_json(value: Any) -> None:

@@ -1,18 +1,17 @@
 """The admin API under `/api/`: bearer-token auth before routing, JSON in and out, errors rendered by
-`jsonapi`. Each resource registers its routes from its own module (`api_pool`, ...)."""
+`jsonapi`. Each resource registers its routes from its own module (`api_pool`, ...), given its services by the
+process that builds the app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bottle import Bottle, request
 
-from gateway import openapi
-from gateway.auth import admin_token, bearer_matches
-from gateway.routes import api_offers, api_pairs, api_pool
+from gateway.routes import openapi
+from gateway.routes.auth import bearer_matches
 from gateway.routes.jsonapi import KnownQuery, error, error_page, json_api
-from gateway.runtime import Runtime
 
 HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
 
@@ -27,9 +26,9 @@ def with_headers(app: Callable, headers: list[tuple[str, str]]) -> Callable:
     return wrapped
 
 
-def build(rt: Runtime) -> Callable:
+def build(token: str, resources: Iterable[Callable[[Bottle], None]]) -> Callable:
+    """The admin API: `token` required on every route, each of `resources` registering its routes."""
     app = Bottle(catchall=True)
-    token = admin_token(rt.settings)
 
     @app.hook("before_request")
     def authenticate() -> None:
@@ -40,8 +39,7 @@ def build(rt: Runtime) -> Callable:
     app.install(json_api)
     app.install(KnownQuery(openapi.query_names))
     app.get("/openapi.json")(openapi.document)
-    api_pool.register(app, rt)
-    api_offers.register(app, rt)
-    api_pairs.register(app, rt)
+    for register in resources:
+        register(app)
     return with_headers(app, HEADERS)
 

@@ -4,45 +4,43 @@ from __future__ import annotations
 
 from bottle import Bottle, HTTPResponse
 
-from gateway import pairs, webhooks
+from gateway.postbacks.pair_setup import CampaignPairs, PairCreationFailed
 from gateway.routes.jsonapi import error, json_body, respond
-from gateway.runtime import Runtime
 
 
-def register(app: Bottle, rt: Runtime) -> None:
+def register(app: Bottle, pairs: CampaignPairs) -> None:
     @app.post("/offers/<key>/pairs")
     def create(key: str) -> HTTPResponse:
         try:
-            report = pairs.create(rt, key, json_body().get("count"))
-        except pairs.PairCreationFailed as exc:
+            report = pairs.create(key, json_body().get("count"))
+        except PairCreationFailed as exc:
             return error(502, "trackier", str(exc), failed_at=exc.failed_at, created=exc.created)
         return respond({"offer": report.offer, "created": report.created, "pairs_total": report.pairs_total}, 201)
 
     @app.get("/offers/<key>/pairs")
     def list_pairs(key: str) -> dict:
-        offer = rt.offers.get(key)
-        return {"offer": offer.slug, "pairs": [pairs.view(rt, p) for p in rt.pairs.for_offer(offer.id)]}
+        return pairs.listing(key)
 
     @app.route("/offers/<key>/pairs/<index:int>", "PATCH")
     def change(key: str, index: int) -> dict:
-        return pairs.view(rt, pairs.change(rt, key, index, json_body()))
+        return pairs.view(pairs.change(key, index, json_body()))
 
     @app.delete("/offers/<key>/pairs/<index:int>")
     def disable(key: str, index: int) -> dict:
         """Pairs are never deleted (their campaigns live on in Trackier): DELETE disables."""
-        return pairs.view(rt, pairs.change(rt, key, index, {"enabled": False}))
+        return pairs.view(pairs.change(key, index, {"enabled": False}))
 
     @app.post("/offers/<key>/pairs/<index:int>/test")
     def test(key: str, index: int) -> dict:
         """A synthetic postback through the real routing path, processed now; returns what happened."""
-        return webhooks.synthetic_postback(rt, key, index)
+        return pairs.test(key, index)
 
     @app.get("/offers/<key>/stats")
     def stats(key: str) -> dict:
-        return pairs.stats(rt, key)
+        return pairs.stats(key)
 
     @app.get("/offers/<key>/pairs.csv")
     def export(key: str) -> HTTPResponse:
-        return HTTPResponse(pairs.export_csv(rt, key), headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{rt.offers.get(key).slug}-pairs.csv"'})
+        export = pairs.export_csv(key)
+        return HTTPResponse(export.text, headers={"Content-Type": "text/csv; charset=utf-8",
+                                                  "Content-Disposition": f'attachment; filename="{export.filename}"'})

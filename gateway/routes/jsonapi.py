@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from bottle import HTTPResponse, request, response
 
 from gateway import text
+from gateway.encoding import json_default
 from gateway.errors import GatewayError, ValidationError
 from gateway.routes.wsgi import read_body
 from store.errors import BadValue, Conflict, NotFound, StoreUnavailable
@@ -24,15 +23,6 @@ FAILURES: list[tuple[type[Exception], int, str]] = [
     (StoreUnavailable, 503, "unavailable"),
     (BadValue, 400, "invalid"),
 ]
-
-
-def json_default(value: Any) -> Any:
-    """JSON encoding of the types records carry: datetimes and UUIDs."""
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def respond(body: Any, status: int = 200, **headers: str) -> HTTPResponse:

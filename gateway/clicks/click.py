@@ -1,0 +1,123 @@
+"""A click: trace the offer's chain through a leased slot and answer within the offer's wait budget.
+
+    success        302 to the traced final URL + the chain's parameters (per the offer's policy) + inbound
+    late / error   302 to the fallback URL + the inbound parameters the offer passes through; the trace goes on,
+                   releases its slot, and is recorded when it ends (outcome fallback_timeout or fallback_error)
+    no slot        302 to the fallback URL (fallback_no_egress)
+    HEAD, bots     302 to the fallback URL without a trace (fallback_bot)
+    POST beacon    204 without a trace (beacon)
+
+The click path only redirects to an offer's own URLs or to where their traced chains end, never to a URL
+taken from the request. Records go to the background writer; nothing here waits on a store but the lease.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from gateway.config import ClickSettings
+from gateway.metrics import Metrics
+from gateway.tracing import params, urls
+from gateway.tracing.records import RecordWriter, TraceRecord
+from gateway.tracing.runner import TraceRunner
+from gateway.tracing.tracer import TraceResult
+from store.offers import Offer
+
+PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
+UNSAFE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
+NOT_STARTED = frozenset({"no_egress", "store_unavailable"})
+
+
+@dataclass(frozen=True)
+class Click:
+    slug: str
+    inbound: list[tuple[str, str]]
+    method: str = "GET"
+    user_agent: str = ""
+    prefetch: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    location: str | None = None
+    click_id: uuid.UUID | None = None
+    outcome: str | None = None
+
+
+def safe_location(url: str) -> str:
+    """A URL that can travel in a Location header: controls, spaces and non-ASCII percent-encoded."""
+    return UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), url)
+
+
+def fallback_url(offer: Offer, inbound: list[tuple[str, str]]) -> str:
+    return safe_location(params.fill(offer.fallback_url or offer.tracking_url, inbound,
+                                     params.passes(offer.pass_through)))
+
+
+def destination(offer: Offer, result: TraceResult, inbound: list[tuple[str, str]]) -> str:
+    """Where a successful click goes: an app link as the chain gave it; a web page with the chain's
+    parameters (per the offer's policy) and the inbound ones merged in."""
+    if urls.scheme_of(result.final_url) not in urls.WEB_SCHEMES:
+        return safe_location(result.final_url)
+    handed_out = params.ParamPolicy.parse(offer.param_policy).apply(
+        params.chain_params([hop.url for hop in result.hops]))
+    return safe_location(params.merge(result.final_url, handed_out, inbound))
+
+
+def outcome_of(result: TraceResult | None) -> str:
+    """A click's outcome from its trace's result (None: not in time)."""
+    if result is None:
+        return "fallback_timeout"
+    if result.error in NOT_STARTED:
+        return "fallback_no_egress"
+    return "final" if result.ok else "fallback_error"
+
+
+class ClickHandler:
+    def __init__(self, runner: TraceRunner, records: RecordWriter, metrics: Metrics, settings: ClickSettings) -> None:
+        self.runner = runner
+        self.records = records
+        self.metrics = metrics
+        self.settings = settings
+
+    def is_bot(self, user_agent: str) -> bool:
+        agent = user_agent.lower()
+        return not agent or any(word in agent for word in self.settings.bot_words)
+
+    def handle(self, offer: Offer, click: Click) -> Answer:
+        """Answer one click on an enabled offer."""
+        started = time.monotonic()
+        record = TraceRecord(outcome="", offer_id=offer.id, offer_slug=offer.slug, inbound=click.inbound)
+        if click.method == "POST":
+            return self._untraced(record, started, 204, None, "beacon")
+        if click.method == "HEAD" or click.prefetch or self.is_bot(click.user_agent):
+            return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_bot")
+        url = params.fill(offer.tracking_url, click.inbound, params.passes(offer.pass_through))
+        job = self.runner.start(offer, url, wait_ms=min(offer.wait_ms, self.settings.lease_wait_ms),
+                                purpose=str(record.id), record=record)
+        try:
+            result = job.wait(max(0.0, offer.wait_ms / 1000 - (time.monotonic() - started)))
+            outcome = outcome_of(result)
+            location = (destination(offer, result, click.inbound) if outcome == "final"
+                        else fallback_url(offer, click.inbound))
+            return self._answer(record, started, 302, location, outcome)
+        finally:
+            job.answered()
+
+    def _answer(self, record: TraceRecord, started: float, status: int, location: str | None,
+                outcome: str) -> Answer:
+        record.outcome, record.redirect_url = outcome, location
+        record.total_ms = round((time.monotonic() - started) * 1000)
+        self.metrics.clicks.labels(outcome).inc()
+        self.metrics.click_seconds.observe(time.monotonic() - started)
+        return Answer(status, location, record.id, outcome)
+
+    def _untraced(self, record: TraceRecord, started: float, status: int, location: str | None,
+                  outcome: str) -> Answer:
+        answer = self._answer(record, started, status, location, outcome)
+        self.records.submit(record)
+        return answer

@@ -1,0 +1,32 @@
+"""What clicks did: per-minute outcome counts of an offer (Redis) and the newest trace records (PostgreSQL)."""
+
+from __future__ import annotations
+
+from store.clickstats import ClickStats
+from store.offers import Offers
+from store.traces import Traces
+
+
+class ClickReports:
+    def __init__(self, offers: Offers, click_stats: ClickStats, traces: Traces) -> None:
+        self.offers = offers
+        self.click_stats = click_stats
+        self.traces = traces
+
+    def per_minute(self, offer_key: str, minutes: int) -> dict:
+        """The offer's outcome counts for each of the last `minutes` minutes, oldest first."""
+        offer = self.offers.get(offer_key)
+        return {"offer": offer.slug, "minutes": self.click_stats.minutes(str(offer.id), minutes)}
+
+    def stream(self, count: int) -> list[tuple[str, dict]]:
+        """The newest `count` entries of the recent-trace stream (Redis), newest first."""
+        return self.click_stats.recent(count)
+
+    def follow(self, after: str, block_ms: int) -> list[tuple[str, dict]]:
+        """Stream entries after `after`, waiting up to `block_ms` for some."""
+        return self.click_stats.follow(after, block_ms)
+
+    def recent_traces(self, offer_key: str | None, limit: int) -> list[dict]:
+        """The newest trace records, of one offer or of all."""
+        offer_id = self.offers.get(offer_key).id if offer_key else None
+        return self.traces.recent(offer_id, limit)

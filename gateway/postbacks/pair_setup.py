@@ -1,0 +1,243 @@
+"""Campaign pairs: one offer has 1 to 20. A pair is an inbound Trackier campaign (URL1, whose S2S push calls
+this gateway's webhook), an outbound one (URL2, whose destination carries `{p1}`..`{p10}`), a Google Ads
+tracking template and a webhook token.
+
+Creation is resumable: each pair is stored as soon as its URL2 campaign exists and completed when its URL1
+campaign does. A failure at pair k keeps pairs 1..k-1 (and k's URL2), reports k, and the next run completes
+the incomplete pair before adding new ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import gevent
+
+from gateway.clicks.catalog import Catalog
+from gateway.config import TrackierSettings
+from gateway.errors import ValidationError
+from gateway.postbacks.receiving import Receiver
+from gateway.postbacks.trackier_api import TrackierClient, TrackierError
+from gateway.tracing import params
+from gateway.tracing.records import TraceRecord
+from gateway.tracing.runner import TraceRunner
+from store.errors import Conflict
+from store.offers import Offer, Offers
+from store.pairs import Pair, Pairs, WebhookEvents
+from store.pool import NoEgress
+
+MAX_PAIRS = 20
+FINAL_URL_LEASE_WAIT_MS = 10_000
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = ("pair", "name", "enabled", "url1_campaign_id", "url2_campaign_id", "webhook_url", "template",
+               "webhook_count", "update_count", "last_webhook_at")
+
+
+class PairCreationFailed(TrackierError):
+    """Trackier failed while creating pair `failed_at`; the pairs before it (and its URL2) are kept."""
+
+    def __init__(self, message: str, failed_at: int, created: list[int]) -> None:
+        super().__init__(message)
+        self.failed_at = failed_at
+        self.created = created
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    filename: str
+    text: str
+
+
+@dataclass
+class CreationReport:
+    offer: str
+    created: list[int] = field(default_factory=list)
+    pairs_total: int = 0
+
+
+def url2_destination(final_url: str, sub_id_mapping: dict) -> str:
+    """The offer's landing page without its query, then `name={pN}` for each entry of the sub-id mapping."""
+    parts = urlsplit(final_url)
+    query = "&".join(f"{name}={{{key}}}" for key, name in sub_id_mapping.items())
+    return urlunsplit(parts._replace(query=query, fragment=""))
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell that spreadsheets will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+@dataclass(frozen=True)
+class PairStores:
+    offers: Offers
+    pairs: Pairs
+    events: WebhookEvents
+
+
+class CampaignPairs:
+    def __init__(self, stores: PairStores, catalog: Catalog, trackier: TrackierClient, runner: TraceRunner,
+                 receiver: Receiver, settings: TrackierSettings) -> None:
+        self.offers, self.pairs, self.events = stores.offers, stores.pairs, stores.events
+        self.catalog = catalog
+        self.trackier = trackier
+        self.runner = runner
+        self.receiver = receiver
+        self.settings = settings
+
+    # -- links ---------------------------------------------------------------------------------------------------
+
+    def webhook_url(self, pair: Pair) -> str:
+        """The S2S push URL to set on the pair's URL1 campaign in Trackier's panel."""
+        base = self.settings.public_base_url.rstrip("/")
+        return f"{base}/webhooks/trackier?token={pair.webhook_token}&campaign_id={{campaign_id}}&click_id={{click_id}}"
+
+    def click_link(self, campaign_id: str) -> str:
+        return f"https://{self.settings.click_domain}/click?campaign_id={campaign_id}&pub_id={self.settings.publisher_id}"
+
+    def google_ads_template(self, url1: str, url2: str, destination: str) -> str:
+        """URL1's click link carrying URL2's click link (URL-encoded), which carries the destination and {lpurl}."""
+        inner = (f"{self.click_link(url2)}&force_transparent=true&url={quote(destination, safe='')}"
+                 "&lpurl={lpurl}")
+        return f"{self.click_link(url1)}&force_transparent=true&url={quote(inner, safe='{}')}"
+
+    def campaign_payload(self, offer: Offer, index: int, role: str, url: str) -> dict:
+        t = self.settings
+        return {"title": f"{offer.name} #{index} {role}", "url": url, "status": "active",
+                "advertiserId": int(t.advertiser_id), "currency": "USD", "device": "all",
+                "convTracking": "postback" if role == "URL1" else "iframe_https", "convTrackingDomain": t.click_domain,
+                "redirectType": "200_hrf", "description": f"gateway offer {offer.slug}, pair {index}",
+                "payouts": [{"currency": "USD", "revenue": 0, "payout": 0, "geo": ["ALL"]}]}
+
+    def require_settings(self) -> None:
+        t = self.settings
+        for key, value in (("api_key", t.api_key), ("advertiser_id", t.advertiser_id),
+                           ("publisher_id", t.publisher_id), ("click_domain", t.click_domain),
+                           ("public_base_url", t.public_base_url)):
+            if not value:
+                raise ValidationError(f"[trackier] {key}", "must be set to create campaign pairs")
+        if not str(t.advertiser_id).isdigit():
+            raise ValidationError("[trackier] advertiser_id", "must be Trackier's numeric advertiser id")
+
+    # -- creation ------------------------------------------------------------------------------------------------
+
+    def final_url(self, offer: Offer) -> str:
+        """The offer's landing page: its `final_url`, else where its tracking URL's chain ends now (kept)."""
+        if offer.final_url:
+            return offer.final_url
+        result = self.runner.run(offer, params.fill(offer.tracking_url, []), wait_ms=FINAL_URL_LEASE_WAIT_MS,
+                                 purpose="pairs", record=TraceRecord(outcome="", offer_id=offer.id,
+                                                                     offer_slug=offer.slug, source="pairs"))
+        if result.error == "no_egress":
+            raise NoEgress([offer.country, *offer.fallback_countries], -1)
+        if not result.ok or urlsplit(result.final_url).scheme not in ("http", "https"):
+            raise ValidationError("final_url", f"is empty and the tracking URL's chain did not end on a web page "
+                                               f"({result.error or result.final_url}): set it on the offer")
+        self.catalog.update(str(offer.id), {"final_url": result.final_url})
+        return result.final_url
+
+    def create(self, offer_key: str, count: object) -> CreationReport:
+        """Add `count` pairs to the offer (completing an incomplete one first); at most 20 in all."""
+        offer = self.offers.get(offer_key)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValidationError("count", "must be a positive integer")
+        existing = self.pairs.for_offer(offer.id)
+        incomplete = [pair for pair in existing if not pair.complete]
+        new = max(0, count - len(incomplete))
+        if len(existing) + new > MAX_PAIRS:
+            raise ValidationError("count", f"the offer has {len(existing)} pair(s); {count} more would exceed "
+                                           f"{MAX_PAIRS}")
+        self.require_settings()
+        destination = url2_destination(self.final_url(offer), offer.sub_id_mapping)
+        first_new = max((pair.pair_index for pair in existing), default=0) + 1
+        plan = [(pair.pair_index, pair) for pair in incomplete[:count]]
+        plan += [(index, None) for index in range(first_new, first_new + new)]
+        return self._create_planned(offer, plan, destination)
+
+    def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], destination: str) -> CreationReport:
+        report = CreationReport(offer.slug)
+        for n, (index, partial) in enumerate(plan):
+            try:
+                self._create_one(offer, index, partial, destination, pace=n > 0)
+            except TrackierError as exc:
+                raise PairCreationFailed(f"pair {index} failed: {exc}; pairs {report.created or 'none'} were "
+                                         f"created in this run. Run again to continue.", index, report.created) from exc
+            report.created.append(index)
+            self.catalog.cache.changed(offer.slug)
+        report.pairs_total = len(self.pairs.for_offer(offer.id))
+        return report
+
+    def _create_one(self, offer: Offer, index: int, partial: Pair | None, destination: str, pace: bool) -> Pair:
+        pacing = self.settings.create_pacing_ms / 1000
+        if partial is None:
+            if pace:
+                gevent.sleep(pacing)
+            url2 = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL2", destination),
+                                                 offer_id=offer.id)
+            partial = self.pairs.add_partial(offer.id, index, f"Pair {index}", url2, secrets.token_urlsafe(24))
+        gevent.sleep(pacing)
+        link2 = (f"{self.click_link(partial.url2_campaign_id)}&force_transparent=true"
+                 f"&url={quote(destination, safe='')}")
+        url1 = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL1", link2), offer_id=offer.id,
+                                             pair_id=partial.id)
+        return self.pairs.complete(partial.id, url1,
+                                   self.google_ads_template(url1, partial.url2_campaign_id, destination))
+
+    # -- views and changes ---------------------------------------------------------------------------------------
+
+    def view(self, pair: Pair) -> dict:
+        """A pair as the API and CLI show it (the token appears inside its webhook URL)."""
+        return {"pair": pair.pair_index, "name": pair.name, "enabled": pair.enabled, "complete": pair.complete,
+                "url1_campaign_id": pair.url1_campaign_id, "url2_campaign_id": pair.url2_campaign_id,
+                "webhook_url": self.webhook_url(pair), "template": pair.template,
+                "webhook_count": pair.webhook_count, "update_count": pair.update_count,
+                "sub_id_values": pair.sub_id_values, "last_webhook_at": pair.last_webhook_at,
+                "last_update_at": pair.last_update_at, "last_update_ms": pair.last_update_ms}
+
+    def listing(self, offer_key: str) -> dict:
+        offer = self.offers.get(offer_key)
+        return {"offer": offer.slug, "pairs": [self.view(p) for p in self.pairs.for_offer(offer.id)]}
+
+    def change(self, offer_key: str, index: int, data: object) -> Pair:
+        """Rename, enable or disable a pair. Pair 1 cannot be disabled (route 1 postbacks go to it)."""
+        if not isinstance(data, dict) or not data or not set(data) <= {"name", "enabled"}:
+            raise ValidationError("body", 'must change "name" and/or "enabled"')
+        name, enabled = data.get("name"), data.get("enabled")
+        if name is not None and (not isinstance(name, str) or not 0 < len(name.strip()) <= 200):
+            raise ValidationError("name", "must be 1-200 characters")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise ValidationError("enabled", "must be true or false")
+        if enabled is False and index == 1:
+            raise Conflict("pair 1 cannot be disabled: postbacks that name only the offer are routed to it")
+        offer = self.offers.get(offer_key)
+        pair = self.pairs.change(offer.id, index, name.strip() if name else None, enabled)
+        self.catalog.cache.changed(offer.slug)
+        return pair
+
+    def stats(self, offer_key: str) -> dict:
+        offer = self.offers.get(offer_key)
+        rows = self.pairs.for_offer(offer.id)
+        last = [p.last_webhook_at for p in rows if p.last_webhook_at]
+        return {"offer": offer.slug, "pairs_total": len(rows), "pairs_enabled": sum(p.enabled for p in rows),
+                "webhooks": sum(p.webhook_count for p in rows), "updates": sum(p.update_count for p in rows),
+                "last_webhook_at": max(last) if last else None, "events": self.events.by_status(offer.id),
+                "pairs": [self.view(p) for p in rows]}
+
+    def export_csv(self, offer_key: str) -> CsvExport:
+        """The offer's pairs as CSV (formula-safe), with the file name to save it under."""
+        offer = self.offers.get(offer_key)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for pair in self.pairs.for_offer(offer.id):
+            row = self.view(pair)
+            writer.writerow([safe_cell(row[column]) for column in CSV_COLUMNS])
+        return CsvExport(f"{offer.slug}-pairs.csv", out.getvalue())
+
+    def test(self, offer_key: str, index: int) -> dict:
+        """A synthetic postback for pair `index` through the real routing path, processed now: what happened."""
+        return self.receiver.synthetic(self.pairs.get(self.offers.get(offer_key).id, index))

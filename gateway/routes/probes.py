@@ -1,0 +1,68 @@
+"""`/healthz`, `/readyz` and `/metrics`: is the process alive, does each store answer (and how fast)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import gevent
+from bottle import Bottle, HTTPResponse
+
+from gateway.metrics import Metrics
+from store import database
+from store.stores import Stores
+
+log = logging.getLogger(__name__)
+PROBE_TIMEOUT_S = 2.0
+
+
+def _probe(check: Callable[[], object]) -> dict:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # readiness reports any failure of the store, whatever its type
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict]:
+    """Probe Redis and PostgreSQL side by side; each answer is `{"ok": true, "ms": ...}` or an error."""
+    probes = {
+        "redis": gevent.spawn(_probe, stores.redis.ping),
+        "postgres": gevent.spawn(_probe, lambda: database.ping(stores.db, PROBE_TIMEOUT_S)),
+    }
+    for name, probe in probes.items():
+        probe.link_exception(lambda g, n=name: log.error("%s readiness probe crashed: %r", n, g.exception))
+    gevent.joinall(list(probes.values()), timeout=PROBE_TIMEOUT_S + 1)
+    result = {}
+    for name, job in probes.items():
+        if not job.ready():
+            job.kill(block=False)
+        result[name] = job.value if job.ready() and job.value else {"ok": False, "error": "timed out"}
+        metrics.store_up.labels(name).set(1 if result[name]["ok"] else 0)
+    return result
+
+
+def build(stores: Stores, metrics: Metrics) -> Bottle:
+    app = Bottle()
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    def readyz() -> HTTPResponse:
+        checked = check_stores(stores, metrics)
+        failing = [name for name, state in checked.items() if not state["ok"]]
+        body = {"status": "unavailable" if failing else "ready", "stores": checked}
+        if failing:
+            body["failing"] = failing
+        return HTTPResponse(body, status=503 if failing else 200, headers={"Cache-Control": "no-store"})
+
+    @app.get("/metrics")
+    def render_metrics() -> HTTPResponse:
+        payload, content_type = metrics.render()
+        return HTTPResponse(payload, headers={"Content-Type": content_type})
+
+    return app

@@ -1,0 +1,127 @@
+"""The one path of every trace: lease an egress slot, follow the chain through it, release the slot with the
+trace's outcome (and the offer's cooldown), record the trace. Clicks, pair updates and pair creation all take it.
+
+A click cannot wait for the whole of it: it starts a `TraceJob`, waits at most its budget for the result, answers
+and says so (`answered`). The job records the trace once it has ended *and* its click has answered, so the record
+carries the click's outcome whether the trace ended in time or after the visitor was sent to the fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+import gevent.pool
+
+from gateway.egress.leases import LeasedSlot, Leases
+from gateway.metrics import Metrics
+from gateway.tracing import tracer
+from gateway.tracing.records import RecordWriter, TraceRecord
+from gateway.tracing.tracer import TraceOptions, TraceResult
+from store.errors import StoreError
+from store.offers import Offer
+from store.pool import NoEgress
+
+log = logging.getLogger(__name__)
+
+
+class TraceJob:
+    """A trace under way: its record, its result once it has ended, and whether its click has answered. The
+    record is submitted by whichever comes second, the end of the trace or the answer: neither waits for the
+    other."""
+
+    def __init__(self, record: TraceRecord, records: RecordWriter, answered: bool = False) -> None:
+        self.record = record
+        self.records = records
+        self.greenlet: gevent.Greenlet | None = None
+        self.result: TraceResult | None = None
+        self._waiting_for = 1 if answered else 2
+
+    def wait(self, timeout: float | None) -> TraceResult | None:
+        """The trace's result, or None when it has not ended within `timeout` seconds."""
+        if self.greenlet is not None:
+            self.greenlet.join(timeout)
+        return self.result
+
+    def answered(self) -> None:
+        """The click has answered (its outcome is on the record): the record may be written once the trace ends."""
+        self._one_done()
+
+    def ended(self, result: TraceResult | None) -> None:
+        self.record.describe(result)
+        self.result = result
+        self._one_done()
+
+    def _one_done(self) -> None:
+        self._waiting_for -= 1
+        if self._waiting_for == 0:
+            ok = self.result is not None and self.result.ok
+            self.record.outcome = self.record.outcome or ("traced" if ok else "failed")
+            self.records.submit(self.record)
+
+
+class TraceRunner:
+    def __init__(self, leases: Leases, records: RecordWriter, options: TraceOptions, metrics: Metrics,
+                 background: gevent.pool.Group, identity: str) -> None:
+        self.identity = identity
+        self.leases = leases
+        self.records = records
+        self.options = options
+        self.metrics = metrics
+        self.background = background
+
+    def run(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord) -> TraceResult:
+        """Trace `url` for `offer` now and record it with the outcome `traced` or `failed`. The lease is held in
+        the name of this process and `purpose`."""
+        job = TraceJob(record, self.records, answered=True)
+        self._run(job, offer, url, wait_ms, f"{self.identity}:{purpose}")
+        return job.result
+
+    def start(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord) -> TraceJob:
+        """Trace `url` for `offer` in a greenlet of the background group (a drain waits for it)."""
+        job = TraceJob(record, self.records)
+        job.greenlet = self.background.spawn(self._run, job, offer, url, wait_ms, f"{self.identity}:{purpose}")
+        job.greenlet.link_exception(lambda g: log.error("trace %s crashed: %r", record.id, g.exception))
+        return job
+
+    def _run(self, job: TraceJob, offer: Offer, url: str, wait_ms: float, holder: str) -> None:
+        started, result = time.perf_counter(), None
+        try:
+            result = self._trace(job.record, offer, url, wait_ms, holder)
+        except Exception as exc:  # a bug in a trace still ends it: its click falls back, its record says why
+            log.exception("trace %s crashed", job.record.id)
+            result = not_started(url, "crashed", f"{type(exc).__name__}: {exc}", started)
+        finally:
+            job.ended(result)
+
+    def _trace(self, record: TraceRecord, offer: Offer, url: str, wait_ms: float, holder: str) -> TraceResult:
+        started = time.perf_counter()
+        try:
+            leased = self.leases.lease([offer.country, *offer.fallback_countries], wait_ms, holder)
+        except NoEgress as exc:
+            return not_started(url, "no_egress", str(exc), started)
+        except StoreError as exc:
+            return not_started(url, "store_unavailable", f"store: {exc}", started)
+        record.lease_wait_ms = round(leased.lease.waited_ms)
+        result = self.through(leased, url, self.options.with_user_agent(offer.ua_profile), offer.cooldown_s)
+        self.metrics.trace_seconds.observe(result.total_ms / 1000)
+        return result
+
+    def through(self, leased: LeasedSlot, url: str, options: TraceOptions,
+                cooldown_s: float | None = None) -> TraceResult:
+        """Trace `url` through a leased slot, then release it with the trace's outcome, whatever happens."""
+        result = None
+        try:
+            result = tracer.trace(url, tracer.ProxyRoute(leased.slot.id, leased.proxy), options)
+            return result
+        finally:
+            outcome = result.egress_outcome if result else "upstream_error"
+            self.leases.release(leased, outcome, result.total_ms if result and result.ok else None, cooldown_s)
+
+
+def not_started(url: str, error: str, detail: str, started: float) -> TraceResult:
+    """The result of a trace that did not get under way: no slot came free (`no_egress`), the pool could not be
+    asked (`store_unavailable`), or it crashed (`crashed`)."""
+    return TraceResult(ok=False, error=error, final_url=None, hops=[], params=[],
+                       total_ms=round((time.perf_counter() - started) * 1000, 1), egress_id=None, detail=detail)
