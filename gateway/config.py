@@ -266,6 +266,28 @@ class ProviderSettings:
     password_template: str = setting("{password}", template(session=False))
     password: Secret = NO_SECRET
 
+    def missing(self) -> list[str]:
+        """The credentials its templates need but nobody set (`username`, `password`)."""
+        templates = self.username_template + self.password_template
+        return [name for name, value in (("username", self.username), ("password", self.password))
+                if f"{{{name}}}" in templates and not value]
+
+
+# Providers known out of the box: set only `username` (GATEWAY_PROVIDER_<NAME>_USERNAME) and the password
+# (GATEWAY_PROVIDER_<NAME>_PASSWORD); any key can still be overridden. Sources are noted in gateway.ini.
+PROVIDER_PRESETS: dict[str, dict[str, typing.Any]] = {
+    "luna": {"host": "pr.lunaproxy.com", "port": 12233, "scheme": "http",
+             "username_template": "user-{username}-region-{country}-sessid-{session}-sesstime-90"},
+    "brightdata": {"host": "brd.superproxy.io", "port": 33335, "scheme": "http",
+                   "username_template": "{username}-country-{country}-session-{session}"},
+    "oxylabs": {"host": "pr.oxylabs.io", "port": 7777, "scheme": "http",
+                "username_template": "customer-{username}-cc-{COUNTRY}-sessid-{session}-sesstime-10"},
+    "smartproxy": {"host": "gate.decodo.com", "port": 7000, "scheme": "http",
+                   "username_template": "user-{username}-country-{country}-session-{session}-sessionduration-30"},
+    "iproyal": {"host": "geo.iproyal.com", "port": 12321, "scheme": "http", "username_template": "{username}",
+                "password_template": "{password}_country-{country}_session-{session}_lifetime-30m"},
+}
+
 
 SECTIONS: dict[str, type] = {
     "server": ServerSettings,
@@ -336,8 +358,9 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     base = config_path.resolve().parent if config_path.exists() else Path.cwd()
     sections = {name: _build(cls, name, raw.section(name), base) for name, cls in SECTIONS.items()}
     providers = {
-        section.split(":", 1)[1]: _build(ProviderSettings, section, raw.section(section), base)
-        for section in sorted({s for s, _ in raw.values if s.startswith("provider:")})
+        name: _build(ProviderSettings, f"provider:{name}", raw.section(f"provider:{name}"), base,
+                     PROVIDER_PRESETS.get(name, {}))
+        for name in sorted({s.split(":", 1)[1] for s, _ in raw.values if s.startswith("provider:")})
     }
     return Settings(**sections, providers=providers, source=source)
 
@@ -388,7 +411,7 @@ def _check_section(section: str, origin: str) -> None:
 
 
 def _read_environ(environ: Mapping[str, str], raw: _Raw) -> None:
-    providers = {s.split(":", 1)[1] for s, _ in raw.values if s.startswith("provider:")}
+    providers = {s.split(":", 1)[1] for s, _ in raw.values if s.startswith("provider:")} | set(PROVIDER_PRESETS)
     for var in sorted(environ):
         if var.startswith(ENV_PREFIX) and var != "GATEWAY_CONFIG":
             section, key = _env_target(var, providers)
@@ -409,15 +432,17 @@ def _env_target(var: str, providers: set[str]) -> tuple[str, str]:
         for name in sorted(providers, key=len, reverse=True):
             if rest.startswith(f"provider_{name}_"):
                 return f"provider:{name}", rest[len(f"provider_{name}_"):]
-        raise ConfigError(f"{var}: no [provider:NAME] section matches this variable")
+        raise ConfigError(f"{var}: no [provider:NAME] section (nor a preset: {', '.join(PROVIDER_PRESETS)}) "
+                          "matches this variable")
     raise ConfigError(f"{var}: unknown setting (GATEWAY_<SECTION>_<KEY> with SECTION one of {', '.join(SECTIONS)})")
 
 
-def _build(cls: type, section: str, values: dict[str, tuple[str, str]], base: Path) -> typing.Any:
+def _build(cls: type, section: str, values: dict[str, tuple[str, str]], base: Path,
+           defaults: Mapping[str, typing.Any] | None = None) -> typing.Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     section_origin = next((origin for _, origin in values.values() if not origin.startswith(ENV_PREFIX)), "")
-    kwargs = {}
+    kwargs = dict(defaults or {})
     for key, (text, origin) in values.items():
         if key not in fields:
             raise ConfigError(f"{_where(origin, section, key)}: unknown key (known: {', '.join(fields)})")

@@ -37,6 +37,8 @@ class Pair:
     last_update_at: datetime | None
     last_update_ms: int | None
     created_at: datetime
+    url1_campaign_hash: str | None = None
+    url2_campaign_hash: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -69,17 +71,19 @@ class Pairs:
         return self._one("pair_by_token_hash", {"token_hash": token_hash(token)})
 
     def by_campaign(self, campaign_id: str) -> Pair | None:
+        """The pair one of whose campaigns has this numeric or hashed id (URL1 first)."""
         return self._one("pair_by_campaign", {"campaign_id": campaign_id})
 
     def add_partial(self, offer_id: uuid.UUID, pair_index: int, name: str, url2_campaign_id: str,
-                    token: str) -> Pair:
+                    url2_campaign_hash: str | None, token: str) -> Pair:
         return self._one("pair_insert_partial", {"offer_id": offer_id, "pair_index": pair_index, "name": name,
-                                                 "url2_campaign_id": url2_campaign_id, "webhook_token": token,
+                                                 "url2_campaign_id": url2_campaign_id,
+                                                 "url2_campaign_hash": url2_campaign_hash, "webhook_token": token,
                                                  "token_hash": token_hash(token)})
 
-    def complete(self, pair_id: int, url1_campaign_id: str, template: str) -> Pair:
+    def complete(self, pair_id: int, url1_campaign_id: str, url1_campaign_hash: str | None, template: str) -> Pair:
         return self._one("pair_complete", {"id": pair_id, "url1_campaign_id": url1_campaign_id,
-                                           "template": template})
+                                           "url1_campaign_hash": url1_campaign_hash, "template": template})
 
     def change(self, offer_id: uuid.UUID, pair_index: int, name: str | None, enabled: bool | None) -> Pair:
         pair = self._one("pair_change", {"offer_id": offer_id, "pair_index": pair_index, "name": name,

@@ -143,16 +143,21 @@ SELECT * FROM pairs WHERE id = %(id)s;
 SELECT * FROM pairs WHERE token_hash = %(token_hash)s;
 
 -- name: pair_by_campaign
-SELECT * FROM pairs WHERE url1_campaign_id = %(campaign_id)s OR url2_campaign_id = %(campaign_id)s
-ORDER BY (url1_campaign_id = %(campaign_id)s) DESC, id LIMIT 1;
+-- A campaign id as Trackier's S2S push sends it: the numeric id or the hashed one, of URL1 (preferred) or URL2.
+SELECT * FROM pairs
+WHERE %(campaign_id)s IN (url1_campaign_id, url1_campaign_hash, url2_campaign_id, url2_campaign_hash)
+ORDER BY (%(campaign_id)s IN (url1_campaign_id, url1_campaign_hash)) DESC, id LIMIT 1;
 
 -- name: pair_insert_partial
-INSERT INTO pairs (offer_id, pair_index, name, url2_campaign_id, webhook_token, token_hash)
-VALUES (%(offer_id)s, %(pair_index)s, %(name)s, %(url2_campaign_id)s, %(webhook_token)s, %(token_hash)s)
+INSERT INTO pairs (offer_id, pair_index, name, url2_campaign_id, url2_campaign_hash, webhook_token, token_hash)
+VALUES (%(offer_id)s, %(pair_index)s, %(name)s, %(url2_campaign_id)s, %(url2_campaign_hash)s, %(webhook_token)s,
+        %(token_hash)s)
 RETURNING *;
 
 -- name: pair_complete
-UPDATE pairs SET url1_campaign_id = %(url1_campaign_id)s, template = %(template)s WHERE id = %(id)s RETURNING *;
+UPDATE pairs SET url1_campaign_id = %(url1_campaign_id)s, url1_campaign_hash = %(url1_campaign_hash)s,
+    template = %(template)s
+WHERE id = %(id)s RETURNING *;
 
 -- name: pair_change
 UPDATE pairs SET name = coalesce(%(name)s, name), enabled = coalesce(%(enabled)s, enabled)

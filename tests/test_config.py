@@ -98,7 +98,7 @@ def test_provider_blocks_and_password_from_env(tmp_path):
     ("[redis]\nurl = http://localhost\n", {}, "[redis] url: 'http://localhost' must be a URL with scheme redis://"),
     ("[postgres]\nurl = postgresql://h:99x/db\n", {}, "[postgres] url: 'postgresql://h:99x/db' is not a valid URL"),
     ("[server]\naccess_log = perhaps\n", {}, "[server] access_log: 'perhaps' is not true or false"),
-    ("[provider:luna]\nport = 7000\n", {}, "[provider:luna] host: '' is required"),
+    ("[provider:acme]\nport = 7000\n", {}, "[provider:acme] host: '' is required"),
     ("", {"GATEWAY_SERVER_PORT": "0"}, "GATEWAY_SERVER_PORT (for [server] port): 0 must be between 1 and 65535"),
     ("", {"GATEWAY_POOL_COOLDOWN_S": "soon"},
      "GATEWAY_POOL_COOLDOWN_S (for [pool] cooldown_s): 'soon' is not a number"),
@@ -120,9 +120,9 @@ def test_bad_values_name_their_place(tmp_path, text, environ, expected):
 
 def test_secret_values_are_not_echoed_in_errors(tmp_path):
     """A refused secret is described, never printed."""
-    path = write(tmp_path, "[provider:luna]\nport = 7000\n")
+    path = write(tmp_path, "[provider:acme]\nport = 7000\n")
     with pytest.raises(config.ConfigError) as info:
-        config.load(path, environ={"GATEWAY_PROVIDER_LUNA_PASSWORD": "hunter2"})
+        config.load(path, environ={"GATEWAY_PROVIDER_ACME_PASSWORD": "hunter2"})
     assert "hunter2" not in str(info.value)
 
 

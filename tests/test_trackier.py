@@ -14,9 +14,13 @@ import requests
 from gateway.config import Secret, TrackierSettings
 from gateway.errors import ValidationError
 from gateway.postbacks import pair_setup as pairs
+from gateway.postbacks import updating
 from gateway.postbacks.trackier_api import TrackierClient, TrackierError, api_root
+from gateway.process import wsgiserver
+from gateway.process.app import build_app
 from loadtest.trackier import FakeTrackier
 from tests.conftest import ADMIN_TOKEN
+from tests.helpers import Process
 
 
 def trackier_settings(fake: FakeTrackier, **changes) -> dict:
@@ -49,14 +53,20 @@ def test_base_url_with_or_without_v2_never_doubles_it(fake):
     assert [c.path for c in fake.calls] == ["/v2/advertisers"] * 3
 
 
+CAMPAIGN = {"title": "T", "url": "https://lp.example/?a={p1}", "status": "active", "advertiserId": 7,
+            "currency": "USD", "device": "all", "convTracking": "postback", "convTrackingDomain": "track.example",
+            "payouts": [{"currency": "USD", "revenue": 0, "payout": 0, "geo": ["ALL"]}]}
+
+
 def test_campaigns_are_created_read_and_overridden_in_v2_shapes(fake):
-    """The id comes back from campaign.id; subIdOverride carries only non-empty values."""
+    """The ids come back from campaign.id and campaign.hashId; subIdOverride carries every mapped key, an empty
+    value clearing its macro."""
     api = client(fake)
-    campaign_id = api.create_campaign({"title": "T", "url": "https://lp.example/?a={p1}", "status": "active",
-                                       "advertiserId": 7, "currency": "USD", "device": "all"})
-    api.set_sub_ids(campaign_id, {"p1": "G", "p2": "", "p5": "C"})
-    assert fake.calls[-1].body == {"subIdOverride": {"p1": "G", "p5": "C"}}
-    assert api.get_campaign(campaign_id)["subIdOverride"] == {"p1": "G", "p5": "C"}
+    campaign = api.create_campaign(CAMPAIGN)
+    assert campaign.hash_id == fake.campaigns[int(campaign.id)]["hashId"] and len(campaign.hash_id) >= 24
+    api.set_sub_ids(campaign.id, {"p1": "G", "p2": "", "p5": "C"})
+    assert fake.calls[-1].body == {"subIdOverride": {"p1": "G", "p2": "", "p5": "C"}}
+    assert api.get_campaign(campaign.id)["subIdOverride"] == {"p1": "G", "p5": "C"}
 
 
 def test_429_and_5xx_are_retried_honouring_retry_after_and_every_attempt_is_logged(fake):
@@ -76,7 +86,7 @@ def test_429_and_5xx_are_retried_honouring_retry_after_and_every_attempt_is_logg
 def test_client_errors_are_not_retried_and_retries_give_up(fake):
     """A 400 fails at once with Trackier's own words; endless 500s fail after max_retries."""
     api = client(fake)
-    with pytest.raises(TrackierError, match="title: title is required"):
+    with pytest.raises(TrackierError, match='"title" is required'):
         api.create_campaign({"url": "https://x.example/"})
     assert len(fake.calls) == 1
     fake.fail_next(500, count=10)
@@ -86,9 +96,9 @@ def test_client_errors_are_not_retried_and_retries_give_up(fake):
 
 
 def test_a_wrong_key_is_refused(fake):
-    """`trackier check` fails clearly with a wrong key."""
+    """`trackier check` fails clearly with a wrong key: Trackier's 400 INVALID_API_KEY, said as such."""
     settings = TrackierSettings(base_url=fake.url, api_key=Secret("wrong"), max_retries=0)
-    with pytest.raises(TrackierError, match="401"):
+    with pytest.raises(TrackierError, match=r"^Trackier refused the API key \(INVALID_API_KEY\)"):
         TrackierClient(settings).check()
 
 
@@ -104,8 +114,13 @@ def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fa
     url2 = fake.campaigns[int(first.url2_campaign_id)]
     assert url2["url"] == ("https://shop.example/lp?gclid={p1}&fbclid={p2}&msclkid={p3}&ttclid={p4}&clickid={p5}"
                            "&utm_source={p6}&utm_medium={p7}&utm_campaign={p8}&custom1={p9}&custom2={p10}")
-    assert url2["convTracking"] == "iframe_https" and url2["advertiserId"] == 7
-    assert fake.campaigns[int(first.url1_campaign_id)]["convTracking"] == "postback"
+    assert url2["convTracking"] == "iframe_https"
+    assert fake.calls_to("POST", "/v2/campaigns")[0].body["advertiserId"] == 7
+    url1 = fake.campaigns[int(first.url1_campaign_id)]
+    assert (url1["convTracking"], url1["url"], url1["allowDeepLink"]) == ("postback", "https://shop.example/lp?ref=a",
+                                                                            True)
+    assert not url2["allowDeepLink"] and (first.url1_campaign_hash, first.url2_campaign_hash) == (
+        url1["hashId"], url2["hashId"])
     template = urlsplit(first.template)
     assert (template.netloc, parse_qs(template.query)["campaign_id"]) == ("track.example", [first.url1_campaign_id])
     inner = parse_qs(template.query)["url"][0]
@@ -231,3 +246,179 @@ def test_pairs_from_the_command_line(tracked, fake, cli, settings):
     assert run("pairs", "export", "shop").splitlines()[0] == ",".join(pairs.CSV_COLUMNS)
     assert "sees 1 advertiser(s)" in run("trackier", "check")
     assert fake.api_key not in run("pairs", "list", "shop")
+
+
+# -- Trackier as the real API answers -----------------------------------------------------------------------------
+
+def test_the_fake_speaks_the_real_shapes(fake):
+    """A bad key is 400 INVALID_API_KEY in errors[]; each missing required field is an entry of errors[]; a
+    created campaign has hashId, device as a list and advertiserId as a 24-hex string; PATCH is 405; an unknown
+    campaign answers the other error shape."""
+    bad = requests.get(f"{fake.url}/v2/advertisers", headers={"X-Api-Key": "nope"}, timeout=5)
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0] | {"message": ""} == {"statusCode": 400, "code": "102",
+                                                        "codeMsg": "INVALID_API_KEY", "message": ""}
+    key = {"X-Api-Key": fake.api_key}
+    missing = requests.post(f"{fake.url}/v2/campaigns", json={"title": "T", "url": "https://x.example/"},
+                            headers=key, timeout=5).json()["errors"]
+    assert {e["param"] for e in missing} >= {"convTracking", "convTrackingDomain", "payouts", "status", "device"}
+    created = requests.post(f"{fake.url}/v2/campaigns", json=CAMPAIGN, headers=key, timeout=5).json()["campaign"]
+    assert created["device"] == ["all"] and len(created["advertiserId"]) == 24 and created["hashId"]
+    patched = requests.patch(f"{fake.url}/v2/campaigns/{created['id']}", json={}, headers=key, timeout=5)
+    assert patched.status_code == 405 and patched.json()["errors"][0]["codeMsg"] == "METHOD_NOT_ALLOWED"
+    gone = requests.get(f"{fake.url}/v2/campaigns/9", headers=key, timeout=5).json()
+    assert gone == {"success": False, "error": {"code": 13, "message": "Campaign not found"}}
+
+
+def test_refusals_are_said_in_trackiers_words_everywhere(fake):
+    """Both error shapes become one readable sentence, in the exception and in the call log."""
+    calls = []
+    api = client(fake, calls)
+    with pytest.raises(TrackierError) as missing:
+        api.create_campaign({"title": "T", "url": "https://x.example/"})
+    assert "refused (400)" in str(missing.value) and '"payouts" is required' in str(missing.value)
+    assert "VALIDATION_ERROR" in str(missing.value) and "VALIDATION_ERROR" in calls[-1]["error"]
+    with pytest.raises(TrackierError, match=r"Campaign not found \(code 13\)"):
+        api.get_campaign("9")
+    assert calls[-1]["error"] == "Campaign not found (code 13)"
+    with pytest.raises(TrackierError, match="tracking link cannot be a campaign's destination"):
+        api.create_campaign({**CAMPAIGN, "url": f"{fake.url}/click?campaign_id=1&pub_id=3"})
+
+
+@pytest.mark.parametrize("mode", ["drop", "502", "hang"])
+def test_a_creation_whose_answer_is_lost_is_adopted_never_made_twice(make_gateway, fake, mode):
+    """Trackier creates the campaign and then drops the connection, answers 502 or outlives the client's timeout:
+    the client finds the campaign by its unique title and adopts it. One campaign per pair and role."""
+    gw = make_gateway(**trackier_settings(fake, trackier__timeout_s=1.0))
+    gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
+                          "final_url": "https://lp.example/"})
+    for after in (0, 3):  # pair 1's URL2, pair 2's URL1
+        fake.fail_after(mode, after=after, hang_s=2.5)
+    assert gw.rt.campaign_pairs.create("x", 2).created == [1, 2]
+    titles = [c["title"] for c in fake.campaigns.values()]
+    assert len(titles) == 4 and len(set(titles)) == 4
+    pairs_ = gw.rt.pairs.for_offer(gw.rt.offers.get("x").id)
+    assert {int(p.url1_campaign_id) for p in pairs_} | {int(p.url2_campaign_id) for p in pairs_} == set(fake.campaigns)
+
+
+def test_gateway_pairs_create_leaves_2n_campaigns_when_trackier_drops_connections(tracked, fake, cli):
+    """`gateway pairs create` against a Trackier that drops the connection after creating a campaign (twice)
+    leaves exactly 2N campaigns for N pairs."""
+    env_cli = tracked_cli(tracked, fake)
+    fake.fail_after("drop", count=2, after=1)
+    result = env_cli("pairs", "create", "shop", "--count", "3")
+    assert "created pair(s) 1, 2, 3" in result
+    assert len(fake.campaigns) == 6 and len({c["title"] for c in fake.campaigns.values()}) == 6
+
+
+def tracked_cli(tracked, fake):
+    from tests.helpers import cli_env, run_gateway
+
+    env = cli_env(tracked.rt.settings, tracked.rt.settings.server.data_dir)
+
+    def run(*args: str, expect: int = 0) -> str:
+        result = run_gateway(*args, env=env)
+        assert result.returncode == expect, result.stdout + result.stderr
+        return result.stdout + result.stderr
+
+    return run
+
+
+def test_a_bad_key_is_one_clear_line_everywhere(tracked, fake):
+    """`trackier check` and `pairs create` with a wrong key, and a Trackier nobody answers at: one line, exit 1,
+    no traceback; the API's 502 says the same."""
+    from tests.helpers import cli_env, run_gateway
+
+    env = cli_env(tracked.rt.settings.replace(trackier__api_key=Secret("wrong-key")),
+                  tracked.rt.settings.server.data_dir)
+    for args in (("trackier", "check"), ("pairs", "create", "shop", "--count", "1")):
+        result = run_gateway(*args, env=env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "Trackier refused the API key (INVALID_API_KEY)" in result.stderr
+        assert result.stderr.count("\n") == 1
+    env["GATEWAY_TRACKIER_BASE_URL"] = "http://127.0.0.1:9"
+    unreachable = run_gateway("trackier", "check", env=env)
+    assert unreachable.returncode == 1 and "could not be reached" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr and unreachable.stderr.count("\n") == 1
+    wrong = tracked.rt.settings.replace(trackier__api_key=Secret("wrong-key"), trackier__max_retries=0)
+    with Process.open(wrong) as other:
+        server = wsgiserver.start(build_app(other.services))
+        try:
+            answer = requests.post(f"http://127.0.0.1:{server.server_port}/api/offers/shop/pairs", json={"count": 1},
+                                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+        finally:
+            server.stop(timeout=1)
+    assert answer.status_code == 502 and "INVALID_API_KEY" in answer.json()["error"]["message"]
+
+
+def test_the_template_reaches_the_landing_page_through_both_campaigns(make_gateway, fake):
+    """Following the Google Ads template through Trackier: URL1 (deep links allowed) honours url= to URL2's click
+    link, URL2 (no deep links) sends to its destination with the pair's current sub-id values."""
+    gw = make_gateway(**trackier_settings(fake, trackier__click_domain=fake.click_host))
+    gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
+                          "final_url": "https://lp.example/land"})
+    gw.rt.campaign_pairs.create("x", 1)
+    pair = gw.rt.pairs.for_offer(gw.rt.offers.get("x").id)[0]
+    gw.rt.trackier.set_sub_ids(pair.url2_campaign_id, {"p1": "G-77", "p5": "CK-9"})
+    url = pair.template.replace("{lpurl}", "https%3A%2F%2Flp.example%2Fland").replace("https://", "http://")
+    hops = []
+    while url.startswith(fake.url):
+        hops.append(url)
+        url = requests.get(url, allow_redirects=False, timeout=5).headers["Location"].replace("https://", "http://")
+    assert [parse_qs(urlsplit(h).query)["campaign_id"][0] for h in hops] == [pair.url1_campaign_id,
+                                                                               pair.url2_campaign_id]
+    assert url == "http://lp.example/land?gclid=G-77&fbclid=&msclkid=&ttclid=&clickid=CK-9&utm_source=&utm_medium=" \
+                  "&utm_campaign=&custom1=&custom2="
+
+
+@pytest.mark.parametrize("mode", ["merge", "replace"])
+def test_an_update_clears_what_the_chain_no_longer_hands_out(fake, mode):
+    """Every mapped key is sent each time: a value missing from the new trace is cleared whichever way Trackier
+    applies an override."""
+    fake.override_mode = mode
+    api = client(fake)
+    campaign = api.create_campaign(CAMPAIGN)
+    mapping = {"p1": "gclid", "p5": "clickid"}
+    for handed_out in ([("gclid", "G1"), ("clickid", "C1")], [("clickid", "C2")]):
+        api.set_sub_ids(campaign.id, updating.sub_ids(mapping, handed_out))
+    assert fake.campaigns[int(campaign.id)]["subIdOverride"] == {"p5": "C2"}
+    assert fake.calls[-1].body == {"subIdOverride": {"p1": "", "p5": "C2"}}
+
+
+def test_pair_creation_without_a_free_slot_is_a_clear_503(make_gateway, fake, chains):
+    """An offer without final_url while no slot is free: 503 saying no slot was free to trace its chain (not a
+    500), and the command line says the same in one line."""
+    gw = make_gateway(slots=1, webhooks__lease_wait_ms=100, **trackier_settings(fake))
+    gw.rt.catalog.create({"slug": "bare", "name": "Bare", "country": "us", "tracking_url": f"{chains.url()}/land"})
+    held = gw.rt.pool.lease(["us"])
+    answer = requests.post(f"{gw.url}/api/offers/bare/pairs", json={"count": 1}, timeout=30,
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "no_egress"
+    assert "no egress slot in us was free to trace the offer's chain" in answer.json()["error"]["message"]
+    from tests.helpers import cli_env, run_gateway
+
+    result = run_gateway("pairs", "create", "bare", "--count", "1",
+                         env=cli_env(gw.rt.settings, gw.rt.settings.server.data_dir))
+    assert result.returncode == 1 and "was free to trace the offer's chain" in result.stderr
+    assert "Traceback" not in result.stderr
+    gw.rt.pool.release(held, "ok")
+    assert fake.campaigns == {}
+
+
+def test_provider_presets_need_only_a_username_and_a_password(settings, tmp_path):
+    """`pool providers` lists the five presets and what each lacks; with only GATEWAY_PROVIDER_LUNA_USERNAME and
+    _PASSWORD set, `pool provision --provider luna` works; a preset without credentials is refused by name."""
+    from tests.helpers import cli_env, run_gateway
+
+    env = cli_env(settings.replace(providers={}), tmp_path)
+    listed = run_gateway("pool", "providers", "--json", env=env)
+    rows = {r["provider"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == {"luna", "brightdata", "oxylabs", "smartproxy", "iproyal"}
+    assert all(r["preset"] and not r["ready"] for r in rows.values())
+    env |= {"GATEWAY_PROVIDER_LUNA_USERNAME": "acct", "GATEWAY_PROVIDER_LUNA_PASSWORD": "pw-1"}
+    done = run_gateway("pool", "provision", "--provider", "luna", "--country", "us=5", env=env)
+    assert done.returncode == 0 and "5 slot(s) added for provider luna" in done.stdout, done.stderr
+    refused = run_gateway("pool", "provision", "--provider", "oxylabs", "--country", "us=1", env=env)
+    assert refused.returncode == 2 and "GATEWAY_PROVIDER_OXYLABS_USERNAME" in refused.stderr
+    shown = json.loads(run_gateway("pool", "providers", "--json", env=env).stdout)
+    assert [r["provider"] for r in shown if r["ready"]] == ["luna"]

@@ -88,6 +88,30 @@ def test_route_3_the_campaign_secret_and_a_campaign_id_reach_its_pair(hooked):
     assert [(p.pair_index, p.webhook_count) for p in the_pairs(gw)] == [(1, 0), (2, 1), (3, 1)]
 
 
+def test_route_3_finds_a_pair_by_its_hashed_or_numeric_campaign_id(hooked, fake):
+    """Trackier's S2S push fills {campaign_id} with the campaign's hashed id and {camp_id} with the numeric one:
+    a postback carrying only either reaches its pair, and that pair's URL2 is updated."""
+    gw = hooked(webhooks__campaign_route_secret=Secret(ROUTE_SECRET))
+    _, two, three = the_pairs(gw)
+    by_hash = post(gw, {"token": ROUTE_SECRET, "campaign_id": two.url1_campaign_hash, "click_id": "h1"}).json()
+    by_number = post(gw, {"token": ROUTE_SECRET, "camp_id": three.url1_campaign_id, "click_id": "h2"}).json()
+    assert (by_hash["pair"], by_number["pair"]) == (2, 3)
+    settle(gw)
+    assert gw.rt.events.get(by_hash["event_id"])["status"] == "updated"
+    assert set(fake.overrides) == {int(two.url2_campaign_id), int(three.url2_campaign_id)}
+
+
+def test_every_update_sends_every_mapped_sub_id(hooked, fake):
+    """The override pushed to URL2 names every key of the offer's sub-id mapping, empty where the chain handed
+    nothing out, so no stale value survives whichever way Trackier applies it."""
+    gw = hooked(count=1)
+    post(gw, {"token": the_pairs(gw)[0].webhook_token, "click_id": "all-keys"})
+    settle(gw)
+    (update,) = [c for c in fake.calls if c.method == "POST" and c.path.count("/") == 3]
+    sent = update.body["subIdOverride"]
+    assert set(sent) == {f"p{n}" for n in range(1, 11)} and sent["p1"] == "all-keys" and sent["p2"] == ""
+
+
 @pytest.mark.parametrize("secret", [None, ROUTE_SECRET])
 def test_a_campaign_id_never_authorises_a_postback(hooked, fake, secret):
     """Any other token with a real campaign id is unresolved (route 3 is off without its secret): nothing is

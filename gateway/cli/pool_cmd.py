@@ -10,6 +10,7 @@ from pathlib import Path
 from gateway.cli.output import key_counts, print_json, table
 from gateway.config import Settings
 from gateway.countries import normalize
+from gateway.egress import providers
 from gateway.egress.sizing import required_slots
 from gateway.errors import ValidationError
 from gateway.process.services import Services
@@ -108,6 +109,17 @@ def cmd_size(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_providers(settings: Settings, args: argparse.Namespace) -> int:
+    rows = providers.listing(settings.providers)
+    if args.json:
+        print_json(rows)
+        return 0
+    print(table(("provider", "preset", "configured", "endpoint", "status"),
+                [(r["provider"], "yes" if r["preset"] else "", "yes" if r["configured"] else "", r["endpoint"],
+                  "ready" if r["ready"] else "lacks " + " and ".join(r["lacks"])) for r in rows]))
+    return 0
+
+
 def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
         report = services.maintenance.tick()
@@ -170,6 +182,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--cooldown-s", type=float, help="default [pool] cooldown_s")
     p.add_argument("--headroom", type=float, default=1.5)
     p.set_defaults(handler=cmd_size)
+
+    p = sub.add_parser("providers", help="built-in presets and configured providers, and what each still lacks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_providers)
 
     p = sub.add_parser("maintain", help="run one maintenance tick now")
     p.add_argument("--json", action="store_true")

@@ -12,7 +12,8 @@ import string
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from gateway.config import ProviderSettings
+from gateway.config import PROVIDER_PRESETS, ProviderSettings
+from gateway.errors import ValidationError
 from store.errors import NotFound
 from store.inventory import Egress
 
@@ -22,6 +23,36 @@ SESSION_CHARS = string.ascii_lowercase + string.digits
 def session_id() -> str:
     """Eight random lower-case letters and digits: accepted by every provider's session syntax."""
     return "".join(secrets.choice(SESSION_CHARS) for _ in range(8))
+
+
+def usable(name: str, providers: Mapping[str, ProviderSettings]) -> ProviderSettings:
+    """The provider's settings if slots can be traced through it; ValidationError saying what to set otherwise."""
+    env = f"GATEWAY_PROVIDER_{name.upper()}"
+    provider = providers.get(name)
+    if provider is None and name in PROVIDER_PRESETS:
+        raise ValidationError("provider", f"{name} is a built-in preset without credentials: set {env}_USERNAME "
+                                          f"and {env}_PASSWORD")
+    if provider is None:
+        known = ", ".join(sorted(set(providers) | set(PROVIDER_PRESETS)))
+        raise ValidationError("provider", f"unknown provider {name!r} (known: {known}): add a [provider:{name}] "
+                                          "block to the configuration")
+    missing = provider.missing()
+    if missing:
+        raise ValidationError("provider", f"{name} lacks its {' and '.join(missing)}: set "
+                                          + " and ".join(f"{env}_{m.upper()}" for m in missing))
+    return provider
+
+
+def listing(providers: Mapping[str, ProviderSettings]) -> list[dict]:
+    """Every preset and configured provider: where it is, whether it is configured, what it still lacks."""
+    rows = []
+    for name in sorted(set(PROVIDER_PRESETS) | set(providers)):
+        provider = providers.get(name) or ProviderSettings(**PROVIDER_PRESETS[name])
+        lacks = provider.missing() if name in providers else ["username", "password"]
+        rows.append({"provider": name, "preset": name in PROVIDER_PRESETS, "configured": name in providers,
+                     "endpoint": f"{provider.scheme}://{provider.host}:{provider.port}",
+                     "username_template": provider.username_template, "lacks": lacks, "ready": not lacks})
+    return rows
 
 
 def proxy_url(slot: Egress, providers: Mapping[str, ProviderSettings]) -> str:

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from gateway.config import ProviderSettings
 from gateway.countries import normalize
 from gateway.egress.directory import SlotDirectory
-from gateway.egress.providers import session_id
+from gateway.egress.providers import session_id, usable
 from gateway.errors import ValidationError
 from store.inventory import Egress, Inventory
 from store.pool import EgressPool
@@ -80,10 +80,7 @@ class Slots:
     def provision(self, provider_name: str, counts: Mapping[str, int]) -> ProvisionReport:
         """Make the provider have at least `counts[country]` session slots per country; adds only what is
         missing (ids `<provider>-<country>-<n>`), so running it again changes nothing."""
-        provider = self.providers.get(provider_name)
-        if provider is None:
-            raise ValidationError("provider", f"unknown provider {provider_name!r}: add a [provider:{provider_name}] "
-                                              "block to the configuration")
+        provider = usable(provider_name, self.providers)
         wanted = _country_counts(counts)
         existing = self.inventory.ids_like(f"{provider_name}-%")
         report = ProvisionReport(provider_name)

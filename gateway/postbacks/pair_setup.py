@@ -4,7 +4,12 @@ tracking template and a webhook token.
 
 Creation is resumable: each pair is stored as soon as its URL2 campaign exists and completed when its URL1
 campaign does. A failure at pair k keeps pairs 1..k-1 (and k's URL2), reports k, and the next run completes
-the incomplete pair before adding new ones.
+the incomplete pair before adding new ones. Every campaign has a unique title (offer slug, pair, role and a short
+id of the offer), so that a creation whose answer was lost is found and adopted instead of made twice.
+
+URL1's destination is the offer's landing page (Trackier refuses its own tracking links as destinations) and it
+is created with deep links allowed, so that the template's `url=` sends the click on to URL2's click link; URL2's
+destination is the landing page carrying `{p1}`..`{p10}`, which pair updates fill.
 """
 
 from __future__ import annotations
@@ -19,22 +24,27 @@ import gevent
 
 from gateway.clicks.catalog import Catalog
 from gateway.config import TrackierSettings
-from gateway.errors import ValidationError
+from gateway.errors import GatewayError, ValidationError
 from gateway.postbacks.receiving import Receiver
-from gateway.postbacks.trackier_api import TrackierClient, TrackierError
+from gateway.postbacks.trackier_api import Campaign, TrackierClient, TrackierError
 from gateway.tracing import params
 from gateway.tracing.records import TraceRecord
 from gateway.tracing.runner import TraceRunner
 from store.errors import Conflict
 from store.offers import Offer, Offers
 from store.pairs import Pair, Pairs, WebhookEvents
-from store.pool import NoEgress
 
 MAX_PAIRS = 20
-FINAL_URL_LEASE_WAIT_MS = 10_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("pair", "name", "enabled", "url1_campaign_id", "url2_campaign_id", "webhook_url", "template",
                "webhook_count", "update_count", "last_webhook_at")
+
+
+class NoSlotToTrace(GatewayError):
+    """No egress slot came free to trace an offer's chain (to find the landing page pairs point at)."""
+
+    status = 503
+    code = "no_egress"
 
 
 class PairCreationFailed(TrackierError):
@@ -81,7 +91,8 @@ class PairStores:
 
 class CampaignPairs:
     def __init__(self, stores: PairStores, catalog: Catalog, trackier: TrackierClient, runner: TraceRunner,
-                 receiver: Receiver, settings: TrackierSettings) -> None:
+                 receiver: Receiver, settings: TrackierSettings, lease_wait_ms: int) -> None:
+        self.lease_wait_ms = lease_wait_ms
         self.offers, self.pairs, self.events = stores.offers, stores.pairs, stores.events
         self.catalog = catalog
         self.trackier = trackier
@@ -105,13 +116,22 @@ class CampaignPairs:
                  "&lpurl={lpurl}")
         return f"{self.click_link(url1)}&force_transparent=true&url={quote(inner, safe='{}')}"
 
+    @staticmethod
+    def campaign_title(offer: Offer, index: int, role: str) -> str:
+        """Unique per offer, pair and role, and the same on every run: how a lost creation is found again."""
+        return f"{offer.slug} #{index} {role} {offer.id.hex[:8]}"
+
     def campaign_payload(self, offer: Offer, index: int, role: str, url: str) -> dict:
         t = self.settings
-        return {"title": f"{offer.name} #{index} {role}", "url": url, "status": "active",
-                "advertiserId": int(t.advertiser_id), "currency": "USD", "device": "all",
-                "convTracking": "postback" if role == "URL1" else "iframe_https", "convTrackingDomain": t.click_domain,
-                "redirectType": "200_hrf", "description": f"gateway offer {offer.slug}, pair {index}",
-                "payouts": [{"currency": "USD", "revenue": 0, "payout": 0, "geo": ["ALL"]}]}
+        payload = {"title": self.campaign_title(offer, index, role), "url": url, "status": "active",
+                   "advertiserId": int(t.advertiser_id), "currency": "USD", "device": "all",
+                   "convTracking": "postback" if role == "URL1" else "iframe_https",
+                   "convTrackingDomain": t.click_domain, "redirectType": "200_hrf",
+                   "description": f"gateway offer {offer.slug} ({offer.name}), pair {index}",
+                   "payouts": [{"currency": "USD", "revenue": 0, "payout": 0, "geo": ["ALL"]}]}
+        if role == "URL1":
+            payload["allowDeepLink"] = True  # the template's url= must be honoured (field name not public)
+        return payload
 
     def require_settings(self) -> None:
         t = self.settings
@@ -129,11 +149,13 @@ class CampaignPairs:
         """The offer's landing page: its `final_url`, else where its tracking URL's chain ends now (kept)."""
         if offer.final_url:
             return offer.final_url
-        result = self.runner.run(offer, params.fill(offer.tracking_url, []), wait_ms=FINAL_URL_LEASE_WAIT_MS,
+        result = self.runner.run(offer, params.fill(offer.tracking_url, []), wait_ms=self.lease_wait_ms,
                                  purpose="pairs", record=TraceRecord(outcome="", offer_id=offer.id,
                                                                      offer_slug=offer.slug, source="pairs"))
-        if result.error == "no_egress":
-            raise NoEgress([offer.country, *offer.fallback_countries], -1)
+        if result.error in ("no_egress", "store_unavailable"):
+            raise NoSlotToTrace(f"no egress slot in {', '.join([offer.country, *offer.fallback_countries])} was "
+                                "free to trace the offer's chain (to find the landing page its pairs point at): "
+                                "try again, add slots, or set final_url on the offer")
         if not result.ok or urlsplit(result.final_url).scheme not in ("http", "https"):
             raise ValidationError("final_url", f"is empty and the tracking URL's chain did not end on a web page "
                                                f"({result.error or result.final_url}): set it on the offer")
@@ -152,17 +174,17 @@ class CampaignPairs:
             raise ValidationError("count", f"the offer has {len(existing)} pair(s); {count} more would exceed "
                                            f"{MAX_PAIRS}")
         self.require_settings()
-        destination = url2_destination(self.final_url(offer), offer.sub_id_mapping)
+        landing = self.final_url(offer)
         first_new = max((pair.pair_index for pair in existing), default=0) + 1
         plan = [(pair.pair_index, pair) for pair in incomplete[:count]]
         plan += [(index, None) for index in range(first_new, first_new + new)]
-        return self._create_planned(offer, plan, destination)
+        return self._create_planned(offer, plan, landing)
 
-    def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], destination: str) -> CreationReport:
+    def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], landing: str) -> CreationReport:
         report = CreationReport(offer.slug)
         for n, (index, partial) in enumerate(plan):
             try:
-                self._create_one(offer, index, partial, destination, pace=n > 0)
+                self._create_one(offer, index, partial, landing, pace=n > 0)
             except TrackierError as exc:
                 raise PairCreationFailed(f"pair {index} failed: {exc}; pairs {report.created or 'none'} were "
                                          f"created in this run. Run again to continue.", index, report.created) from exc
@@ -171,21 +193,21 @@ class CampaignPairs:
         report.pairs_total = len(self.pairs.for_offer(offer.id))
         return report
 
-    def _create_one(self, offer: Offer, index: int, partial: Pair | None, destination: str, pace: bool) -> Pair:
+    def _create_one(self, offer: Offer, index: int, partial: Pair | None, landing: str, pace: bool) -> Pair:
         pacing = self.settings.create_pacing_ms / 1000
+        destination = url2_destination(landing, offer.sub_id_mapping)
         if partial is None:
             if pace:
                 gevent.sleep(pacing)
             url2 = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL2", destination),
                                                  offer_id=offer.id)
-            partial = self.pairs.add_partial(offer.id, index, f"Pair {index}", url2, secrets.token_urlsafe(24))
+            partial = self.pairs.add_partial(offer.id, index, f"Pair {index}", url2.id, url2.hash_id,
+                                             secrets.token_urlsafe(24))
         gevent.sleep(pacing)
-        link2 = (f"{self.click_link(partial.url2_campaign_id)}&force_transparent=true"
-                 f"&url={quote(destination, safe='')}")
-        url1 = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL1", link2), offer_id=offer.id,
-                                             pair_id=partial.id)
-        return self.pairs.complete(partial.id, url1,
-                                   self.google_ads_template(url1, partial.url2_campaign_id, destination))
+        url1: Campaign = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL1", landing),
+                                                       offer_id=offer.id, pair_id=partial.id)
+        return self.pairs.complete(partial.id, url1.id, url1.hash_id,
+                                   self.google_ads_template(url1.id, partial.url2_campaign_id, destination))
 
     # -- views and changes ---------------------------------------------------------------------------------------
 
@@ -193,6 +215,7 @@ class CampaignPairs:
         """A pair as the API and CLI show it (the token appears inside its webhook URL)."""
         return {"pair": pair.pair_index, "name": pair.name, "enabled": pair.enabled, "complete": pair.complete,
                 "url1_campaign_id": pair.url1_campaign_id, "url2_campaign_id": pair.url2_campaign_id,
+                "url1_campaign_hash": pair.url1_campaign_hash, "url2_campaign_hash": pair.url2_campaign_hash,
                 "webhook_url": self.webhook_url(pair), "template": pair.template,
                 "webhook_count": pair.webhook_count, "update_count": pair.update_count,
                 "sub_id_values": pair.sub_id_values, "last_webhook_at": pair.last_webhook_at,

@@ -51,6 +51,11 @@ class Postback:
         return self.params.get("campaign_id") or None
 
     @property
+    def camp_id(self) -> str | None:
+        """Trackier's numeric campaign id (`{camp_id}`); `campaign_id` carries the hashed one (`{campaign_id}`)."""
+        return self.params.get("camp_id") or None
+
+    @property
     def click_id(self) -> str | None:
         return self.params.get("click_id") or None
 
@@ -127,7 +132,7 @@ class Receiver:
         """Route, record and acknowledge a postback. An accepted one goes to the updater's queue unless `enqueue`
         is False (the caller then processes it itself). StoreUnavailable when it cannot be recorded."""
         client_addr = _ip(client_addr)
-        route = self.router.route(postback.token, postback.campaign_id)
+        route = self.router.route(postback.token, postback.campaign_id, postback.camp_id)
         if route is None:
             hit = self._unknown(client_addr)
             if hit and hit.count > self.unknown_per_minute:

@@ -1,6 +1,7 @@
 """Which pair a postback is for. Every route needs a secret in `token`: (1) an offer's id: that offer's pair 1;
-(2) a pair's webhook token: that pair; (3) `[webhooks] campaign_route_secret`, then `campaign_id` (a pair's URL1
-or URL2 campaign id) chooses the pair. Routes are cached in the process and dropped in every process as soon as
+(2) a pair's webhook token: that pair; (3) `[webhooks] campaign_route_secret`, then the campaign chooses the
+pair: `campaign_id` (the hashed id Trackier's `{campaign_id}` fills in, or a numeric id) or `camp_id` (the numeric
+`{camp_id}`) of a pair's URL1 or URL2. Routes are cached in the process and dropped in every process as soon as
 an offer or a pair changes; unknown secrets are remembered too, so a flood of them does not reach PostgreSQL."""
 
 from __future__ import annotations
@@ -34,19 +35,20 @@ class PostbackRouter:
         self._by_key: dict[tuple, tuple[float, Route | None]] = {}
         self._by_pair: dict[int, tuple[float, Route]] = {}
 
-    def route(self, token: str, campaign_id: str | None) -> Route | None:
-        """The route of a postback with this secret (and campaign id), or None."""
-        key = (token, campaign_id)
+    def route(self, token: str, campaign_id: str | None, camp_id: str | None = None) -> Route | None:
+        """The route of a postback with this secret (and campaign ids), or None."""
+        key = (token, campaign_id, camp_id)
         entry = self._by_key.get(key)
         if entry and entry[0] > time.monotonic():
             return entry[1]
-        found = self.resolve(token, campaign_id)
+        found = self.resolve(token, campaign_id, camp_id)
         self._remember(key, found)
         return found
 
-    def resolve(self, token: str, campaign_id: str | None) -> Route | None:
+    def resolve(self, token: str, campaign_id: str | None, camp_id: str | None = None) -> Route | None:
         """Routes 1, 2 and 3, in that order, uncached."""
-        return self._by_offer_id(token) or self._by_pair_token(token) or self._by_campaign(token, campaign_id)
+        return (self._by_offer_id(token) or self._by_pair_token(token)
+                or self._by_campaign(token, [c for c in (campaign_id, camp_id) if c]))
 
     def _by_offer_id(self, token: str) -> Route | None:
         offer_id = _uuid(token)
@@ -64,11 +66,11 @@ class PostbackRouter:
             return None
         return Route("token", self.offers.get(str(pair.offer_id)), pair)
 
-    def _by_campaign(self, token: str, campaign_id: str | None) -> Route | None:
+    def _by_campaign(self, token: str, campaign_ids: list[str]) -> Route | None:
         secret = self.campaign_secret
-        if not (secret and campaign_id and hmac.compare_digest(secret.reveal().encode(), token.encode())):
+        if not (secret and campaign_ids and hmac.compare_digest(secret.reveal().encode(), token.encode())):
             return None
-        pair = self.pairs.by_campaign(campaign_id)
+        pair = next(filter(None, map(self.pairs.by_campaign, campaign_ids)), None)
         return Route("campaign", self.offers.get(str(pair.offer_id)), pair) if pair else None
 
     def for_pair(self, pair_id: int) -> Route | None:

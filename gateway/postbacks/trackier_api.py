@@ -1,9 +1,18 @@
 """The Trackier API client (v2): campaigns, sub-id overrides, the credential check.
 
 `[trackier] base_url` may or may not end in `/v2`; paths are always `/v2/...` exactly once. The key travels
-only in the `X-Api-Key` header and is never logged or stored. 429, 5xx and connection errors are retried with
-exponential backoff and jitter, honouring `Retry-After`; every attempt is recorded (method, path, status,
-milliseconds, error) through `record_call`.
+only in the `X-Api-Key` header and is never logged or stored. Every attempt is recorded (method, path, status,
+milliseconds, Trackier's own words for a refusal) through `record_call`.
+
+What is retried: a request that clearly never reached Trackier (connection refused, connect timeout) and a 429
+(waiting out `Retry-After`), with exponential backoff and jitter; reads and updates also after a 5xx, a read
+timeout or a dropped connection. A campaign creation is not idempotent: after such an ambiguous failure the
+campaign may exist, so it is first looked up by its (unique) title and adopted when found, and created again only
+when it is not there.
+
+Trackier's refusals come as `{"success": false, "errors": [{"statusCode", "code", "codeMsg", "message"}]}` (a
+bad key: code 102, INVALID_API_KEY) or `{"success": false, "error": {"code", "message"}}`; both are read and
+turned into one sentence an operator can act on.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import gevent
@@ -25,10 +35,13 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 30.0
 RETRY_AFTER_MAX_S = 60.0
+PAGE_SIZE = 100
+MAX_PAGES = 200
+KEY_CODES = frozenset({"INVALID_API_KEY", "102"})
 
 
 class TrackierError(GatewayError):
-    """Trackier refused or could not be reached (after the retries)."""
+    """Trackier refused or could not be reached (after the retries); the message says which, in its words."""
 
     status = 502
     code = "trackier"
@@ -36,6 +49,17 @@ class TrackierError(GatewayError):
     def __init__(self, message: str, http_status: int | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
+
+
+class Ambiguous(TrackierError):
+    """The request may or may not have been carried out (a 5xx, a read timeout, a connection dropped after the
+    request was sent)."""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    hash_id: str | None = None
 
 
 def api_root(base_url: str) -> str:
@@ -57,6 +81,66 @@ def retry_after(value: str | None) -> float | None:
     return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), RETRY_AFTER_MAX_S)
 
 
+def refusal(status: int, data: object, text: str = "") -> str:
+    """Trackier's own words for a refused call, from either error shape: its messages, then its `codeMsg` (or
+    `code`) in brackets, once when every error shares it."""
+    items = _errors(data)
+    said = [(_message(item), _label(item)) for item in items]
+    said = [(message, label) for message, label in said if message or label]
+    if not said:
+        message = data.get("message") if isinstance(data, dict) else None
+        return str(message)[:500] if message else (text.strip()[:200] or f"HTTP {status}")
+    labels = {label for _, label in said}
+    if len(labels) == 1:
+        joined = "; ".join(message for message, _ in said if message)
+        label = labels.pop()
+        return (f"{joined} ({label})" if joined and label else joined or label)[:500]
+    return "; ".join(f"{message} ({label})" if label else message for message, label in said)[:500]
+
+
+def _errors(data: object) -> list[dict]:
+    if not isinstance(data, dict):
+        return []
+    items = data.get("errors") if isinstance(data.get("errors"), list) else [data.get("error")]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _message(item: dict) -> str:
+    message = str(item.get("message") or item.get("msg") or "").strip()
+    param = item.get("param")
+    return f"{param}: {message}" if param and message and str(param) not in message else message
+
+
+def _label(item: dict) -> str:
+    return str(item.get("codeMsg") or (f"code {item['code']}" if item.get("code") not in (None, "") else ""))
+
+
+def key_refused(data: object) -> str | None:
+    """`INVALID_API_KEY` (or its code) when Trackier refused the key itself."""
+    for item in _errors(data):
+        if (str(item.get("codeMsg")) in KEY_CODES or str(item.get("code")) in KEY_CODES
+                or "api key" in str(item.get("message", "")).lower()):
+            return str(item.get("codeMsg") or "INVALID_API_KEY")
+    return None
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached Trackier (the connection was not even made)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or type(current).__name__ == "NewConnectionError":
+            return True
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+    return False
+
+
 class TrackierClient:
     def __init__(self, settings: TrackierSettings, record_call: Callable[[dict], None] = lambda call: None,
                  sleep: Callable[[float], None] = gevent.sleep) -> None:
@@ -67,53 +151,107 @@ class TrackierClient:
         self.session = requests.Session()
         self.session.trust_env = False
 
-    def create_campaign(self, payload: Mapping, **context: object) -> str:
-        """Create a campaign; its id (`campaign.id`, or `id`) as a string."""
-        answer = self._call("POST", "/v2/campaigns", dict(payload), context)
-        campaign = answer.get("campaign") if isinstance(answer.get("campaign"), dict) else {}
-        campaign_id = campaign.get("id", answer.get("id"))
-        if campaign_id in (None, ""):
-            raise TrackierError("Trackier created a campaign but its answer carries no id")
-        return str(campaign_id)
+    # -- campaigns -----------------------------------------------------------------------------------------------
+
+    def create_campaign(self, payload: Mapping, **context: object) -> Campaign:
+        """Create a campaign (its `title` must be unique). After an ambiguous failure the campaign is looked up
+        by title and adopted when it exists; it is created again only when it does not."""
+        title = str(payload.get("title") or "")
+        for attempt in range(1, self.settings.max_retries + 2):
+            try:
+                return _campaign(self._call("POST", "/v2/campaigns", dict(payload), context, ambiguous_ok=False))
+            except Ambiguous as exc:
+                found = self.find_campaign(title, **context) if title else None
+                if found:
+                    log.warning("Trackier created campaign %r (%s) although its answer was lost: adopted it",
+                                title, found.id)
+                    return found
+                if attempt > self.settings.max_retries:
+                    raise TrackierError(f"{exc}; no campaign titled {title!r} exists, gave up", exc.http_status) \
+                        from None
+                self._pause(attempt, None)
+        raise AssertionError("unreachable")
+
+    def find_campaign(self, title: str, **context: object) -> Campaign | None:
+        """The campaign with exactly this title (`GET /v2/campaigns`, page by page), or None."""
+        for page in range(1, MAX_PAGES + 1):
+            answer = self._call("GET", f"/v2/campaigns?page={page}&limit={PAGE_SIZE}", None, context)
+            campaigns = answer.get("campaigns") if isinstance(answer.get("campaigns"), list) else []
+            for campaign in campaigns:
+                if isinstance(campaign, dict) and campaign.get("title") == title:
+                    return _campaign({"campaign": campaign})
+            if len(campaigns) < PAGE_SIZE:
+                return None
+        return None
 
     def get_campaign(self, campaign_id: str, **context: object) -> dict:
         return self._call("GET", f"/v2/campaigns/{campaign_id}", None, context).get("campaign", {})
 
     def set_sub_ids(self, campaign_id: str, values: Mapping[str, str], **context: object) -> dict:
-        """Set the values of the campaign's `{p1}`..`{p10}` macros; empty values are not sent."""
-        override = {key: value for key, value in values.items() if value}
-        return self._call("POST", f"/v2/campaigns/{campaign_id}", {"subIdOverride": override}, context)
+        """Set every mapped `{pN}` macro of the campaign: a value the chain no longer hands out is sent empty, so
+        it is cleared whether Trackier merges an override into the old one or replaces it."""
+        return self._call("POST", f"/v2/campaigns/{campaign_id}", {"subIdOverride": dict(values)}, context)
 
     def check(self) -> int:
         """The credential check: how many advertisers the key can see."""
         answer = self._call("GET", "/v2/advertisers?limit=50", None, {})
         return int((answer.get("pagination") or {}).get("totalCount", len(answer.get("advertisers", []))))
 
-    def _call(self, method: str, path: str, body: dict | None, context: Mapping) -> dict:
+    # -- one call ------------------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: dict | None, context: Mapping, ambiguous_ok: bool = True) -> dict:
+        """One API call with its retries; its JSON answer, or TrackierError in Trackier's own words."""
         if not self.settings.api_key:
             raise TrackierError("no Trackier API key: set GATEWAY_TRACKIER_API_KEY")
-        headers = {"X-Api-Key": self.settings.api_key.reveal(), "Accept": "application/json"}
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
-            started = time.perf_counter()
-            response, error = None, None
             try:
-                response = self.session.request(method, self.root + path, json=body, headers=headers,
-                                                timeout=self.settings.timeout_s)
-            except requests.RequestException as exc:
-                error = f"{type(exc).__name__}: {exc}"[:300]
-            status = response.status_code if response is not None else None
-            self._record(method, path, status, started, attempt, error or _problem(response), context)
-            if status is not None and 200 <= status < 300:
-                return _json(response)
-            retryable = status is None or status == 429 or status >= 500
-            if not retryable or attempt == attempts:
-                raise TrackierError(f"Trackier {method} {path.split('?')[0]}: "
-                                    f"{error or f'{status} {_problem(response)}'}", status)
-            delay = retry_after(response.headers.get("Retry-After")) if response is not None else None
-            self.sleep(delay if delay is not None else
-                       min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2))
+                return self._attempt(method, path, body, context, attempt)
+            except _Retry as again:
+                if attempt == attempts or (again.ambiguous and not ambiguous_ok):
+                    raise again.error from None
+                self._pause(attempt, again.wait_s)
         raise AssertionError("unreachable")
+
+    def _attempt(self, method: str, path: str, body: dict | None, context: Mapping, attempt: int) -> dict:
+        started = time.perf_counter()
+        headers = {"X-Api-Key": self.settings.api_key.reveal(), "Accept": "application/json"}
+        where = f"Trackier {method} {path.split('?')[0]}"
+        try:
+            response = self.session.request(method, self.root + path, json=body, headers=headers,
+                                            timeout=self.settings.timeout_s)
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            self._record(method, path, None, started, attempt, error, context)
+            if _never_sent(exc):
+                raise _Retry(TrackierError(f"{where}: Trackier could not be reached ({error})"), False) from None
+            raise _Retry(Ambiguous(f"{where}: no answer ({error})"), True) from None
+        data = _json(response)
+        ok = 200 <= response.status_code < 300 and isinstance(data, dict) and data.get("success") is not False
+        said = None if ok else refusal(response.status_code, data, response.text)
+        self._record(method, path, response.status_code, started, attempt, said, context)
+        if ok:
+            return data
+        raise self._refused(where, response, data, said)
+
+    def _refused(self, where: str, response: requests.Response, data: object, said: str) -> Exception:
+        status = response.status_code
+        if status == 429:
+            return _Retry(TrackierError(f"{where}: rate limited (429): {said}", status), False,
+                          retry_after(response.headers.get("Retry-After")))
+        if status >= 500:
+            return _Retry(Ambiguous(f"{where}: Trackier failed ({status}): {said}", status), True)
+        key = key_refused(data)
+        if key:
+            return TrackierError(f"Trackier refused the API key ({key}): check [trackier] api_key "
+                                 "(GATEWAY_TRACKIER_API_KEY)", status)
+        if 200 <= status < 300:
+            return TrackierError(f"{where}: Trackier answered {status} but reported a failure: {said}", status)
+        return TrackierError(f"{where} refused ({status}): {said}", status)
+
+    def _pause(self, attempt: int, wait_s: float | None) -> None:
+        self.sleep(wait_s if wait_s is not None else
+                   min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2))
 
     def _record(self, method: str, path: str, status: int | None, started: float, attempt: int,
                 error: str | None, context: Mapping) -> None:
@@ -126,25 +264,27 @@ class TrackierClient:
             log.warning("Trackier call not logged: %s", exc)
 
 
-def _json(response: requests.Response) -> dict:
+class _Retry(Exception):
+    """An attempt that may be tried again: `error` if not; `ambiguous` when it may have been carried out."""
+
+    def __init__(self, error: TrackierError, ambiguous: bool, wait_s: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.ambiguous = ambiguous
+        self.wait_s = wait_s
+
+
+def _json(response: requests.Response) -> object:
     try:
-        data = response.json()
+        return response.json()
     except ValueError:
-        raise TrackierError(f"Trackier answered {response.status_code} with a body that is not JSON") from None
-    if not isinstance(data, dict) or data.get("success") is False:
-        raise TrackierError(f"Trackier answered {response.status_code} but reported a failure: {_problem(response)}")
-    return data
-
-
-def _problem(response: requests.Response | None) -> str | None:
-    """Trackier's own words for a failed call (message or per-field errors), short."""
-    if response is None or 200 <= response.status_code < 300:
         return None
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason
-    errors = data.get("errors") if isinstance(data, dict) else None
-    if isinstance(errors, list) and errors:
-        return "; ".join(f"{e.get('param', '?')}: {e.get('msg', '')}" for e in errors if isinstance(e, dict))[:300]
-    return str(data.get("message", data))[:300] if isinstance(data, dict) else str(data)[:200]
+
+
+def _campaign(answer: dict) -> Campaign:
+    campaign = answer.get("campaign") if isinstance(answer.get("campaign"), dict) else {}
+    campaign_id = campaign.get("id", answer.get("id"))
+    if campaign_id in (None, ""):
+        raise TrackierError("Trackier created a campaign but its answer carries no id")
+    hash_id = campaign.get("hashId")
+    return Campaign(str(campaign_id), str(hash_id) if hash_id else None)

@@ -49,9 +49,11 @@ class Outcome:
 
 
 def sub_ids(mapping: dict, handed_out: list[tuple[str, str]]) -> dict[str, str]:
-    """p1..p10 values by the offer's mapping (pN -> parameter name), from what the chain handed out."""
+    """A value for every key of the offer's mapping (pN -> parameter name) from what the chain handed out, empty
+    where it handed nothing out: sending every mapped key clears a stale value whether Trackier merges an
+    override into the earlier one or replaces it."""
     values = dict(handed_out)
-    return {key: values[name] for key, name in mapping.items() if values.get(name)}
+    return {key: values.get(name, "") for key, name in mapping.items()}
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,13 @@ class PairUpdater:
             return Outcome("failed", "no free egress slot")
         if not result.ok:
             return Outcome("failed", f"trace: {result.error}: {result.detail}"[:300], trace_ms)
-        values = sub_ids(offer.sub_id_mapping, params.chain_params([hop.url for hop in result.hops]))
+        override = sub_ids(offer.sub_id_mapping, params.chain_params([hop.url for hop in result.hops]))
+        values = {key: value for key, value in override.items() if value}
         if not values:
             return Outcome("failed", "the chain handed out none of the mapped parameters", trace_ms)
         pushed = time.monotonic()
         try:
-            self.trackier.set_sub_ids(pair.url2_campaign_id, values, offer_id=offer.id, pair_id=pair.id)
+            self.trackier.set_sub_ids(pair.url2_campaign_id, override, offer_id=offer.id, pair_id=pair.id)
         except TrackierError as exc:
             return Outcome("failed", str(exc)[:300], trace_ms, sub_id_values=values)
         update_ms = round((time.monotonic() - pushed) * 1000)

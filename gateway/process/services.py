@@ -175,6 +175,6 @@ def build(settings: Settings, stores: Stores) -> Services:
         clicks=ClickHandler(runner, records, metrics, settings.clicks), trackier=trackier, router=router,
         updater=updater, receiver=receiver,
         campaign_pairs=CampaignPairs(PairStores(stores.offers, stores.pairs, stores.events), catalog, trackier, runner,
-                                     receiver, settings.trackier),
+                                     receiver, settings.trackier, settings.webhooks.lease_wait_ms),
         maintenance=Maintenance(MaintenanceStores(stores.pool, stores.snapshots, stores.locks), slots, census,
                                 updater.retry_stale, metrics, settings.maintenance, identity))

@@ -13,7 +13,8 @@ from gateway import text
 from gateway.encoding import json_default
 from gateway.errors import GatewayError, ValidationError
 from gateway.routes.wsgi import read_body
-from store.errors import BadValue, Conflict, NotFound, StoreUnavailable
+from store.errors import BadValue, Conflict, NotFound, StoreError, StoreUnavailable
+from store.pool import NoEgress
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -22,6 +23,8 @@ FAILURES: list[tuple[type[Exception], int, str]] = [
     (Conflict, 409, "conflict"),
     (StoreUnavailable, 503, "unavailable"),
     (BadValue, 400, "invalid"),
+    (NoEgress, 503, "no_egress"),
+    (StoreError, 503, "unavailable"),
 ]
 
 
