@@ -244,6 +244,17 @@ class TrackierSettings:
 
 
 @dataclass(frozen=True)
+class AheadSettings:
+    click_mode: str = setting("inline", one_of("inline", "ahead", "ahead_only"))
+    depth: int = setting(5, between(1, 1000))
+    max_age_s: int = setting(300, between(5, 86_400))
+    idle_s: int = setting(600, between(10, 7 * 86_400))
+    demand_window_s: int = setting(300, between(60, 3600))
+    tick_s: float = setting(1.0, between(0.05, 60))
+    reserve_ready: int = setting(1, between(0, 10_000))
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     token: Secret = NO_SECRET
 
@@ -298,6 +309,7 @@ SECTIONS: dict[str, type] = {
     "clicks": ClickSettings,
     "trackier": TrackierSettings,
     "webhooks": WebhookSettings,
+    "ahead": AheadSettings,
     "admin": AdminSettings,
     "maintenance": MaintenanceSettings,
 }
@@ -315,6 +327,7 @@ class Settings:
     clicks: ClickSettings = ClickSettings()
     trackier: TrackierSettings = TrackierSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    ahead: AheadSettings = AheadSettings()
     admin: AdminSettings = AdminSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)

@@ -88,6 +88,20 @@ class Metrics:
                                  registry=self.registry)
         self.pair_updates = Counter("gateway_pair_updates", "Postback processing results", ["status"],
                                     registry=self.registry)
+        self.ahead_handed = Counter("gateway_ahead_handed", "Traces made ahead handed out, by offer and use",
+                                    ["offer", "use"], registry=self.registry)
+        self.ahead_misses = Counter("gateway_ahead_misses", "Clicks of ahead offers that found their buckets empty",
+                                    ["offer"], registry=self.registry)
+        self.ahead_made = Counter("gateway_ahead_made", "Successful traces put into buckets (ahead or late inline)",
+                                  ["offer"], registry=self.registry)
+        self.ahead_expired = Counter("gateway_ahead_expired", "Traces made ahead that aged out or were trimmed unused",
+                                     ["offer"], registry=self.registry)
+        self.ahead_traces = Counter("gateway_ahead_traces", "Traces the filler ran, by result", ["offer", "result"],
+                                    registry=self.registry)
+        self.ahead_depth = Gauge("gateway_ahead_bucket_depth", "Entries in a bucket (last filler tick)",
+                                 ["offer", "country"], registry=self.registry, multiprocess_mode="livemostrecent")
+        self.ahead_age = Gauge("gateway_ahead_bucket_age_seconds", "Age of a bucket's oldest entry (last filler tick)",
+                               ["offer", "country"], registry=self.registry, multiprocess_mode="livemostrecent")
         self.maintenance_ticks = Counter("gateway_maintenance_ticks", "Maintenance ticks run by this process",
                                          ["result"], registry=self.registry)
 

@@ -65,7 +65,8 @@ def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
             scenario=args.scenario, users=args.users, duration_s=args.duration, workers=args.workers,
             hop_ms=args.hop_ms, slots=args.slots, wait_ms=args.wait_ms, cooldown_s=args.cooldown_s,
             wave_s=args.wave_s, burst=args.burst, rate=args.rate, offers=args.offers,
-            pairs_per_offer=args.pairs, reports=args.reports)
+            pairs_per_offer=args.pairs, ahead_depth=args.ahead_depth, ahead_max_age_s=args.ahead_max_age_s,
+            reports=args.reports)
     except ValueError as exc:
         print(f"gateway: loadtest: {exc}", file=sys.stderr)
         return 2
@@ -103,13 +104,19 @@ def add_loadtest(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--wave-s", type=float, default=defaults.wave_s,
                    help="OverlappingClicks: seconds between waves (default %(default)s)")
     p.add_argument("--burst", type=int, default=defaults.burst,
-                   help="ClicksWithGaps: clicks per burst; the gap is the cooldown + 1 s (default %(default)s)")
+                   help="ClicksWithGaps, AheadClicks: clicks per burst; ClicksWithGaps' gap is the cooldown + 1 s "
+                        "(default %(default)s)")
     p.add_argument("--rate", type=float, default=defaults.rate,
-                   help="WebhookStorm, Mixed: requests per second per user (default %(default)s)")
+                   help="WebhookStorm, Mixed, AheadClicks: requests (arrivals) per second per user "
+                        "(default %(default)s)")
     p.add_argument("--offers", type=int, default=defaults.offers,
                    help="WebhookStorm, Mixed: offers receiving postbacks (default %(default)s)")
     p.add_argument("--pairs", type=int, default=defaults.pairs_per_offer,
                    help="campaign pairs per offer, at most 20 (default %(default)s)")
+    p.add_argument("--ahead-depth", type=int, default=defaults.ahead_depth,
+                   help="AheadClicks: the offer's bucket depth (default %(default)s)")
+    p.add_argument("--ahead-max-age-s", type=int, default=defaults.ahead_max_age_s,
+                   help="AheadClicks: the offer's age limit for traces made ahead (default %(default)s)")
     p.add_argument("--reports", type=Path, default=REPORTS,
                    help="where the Locust CSV, HTML and log go (default loadtest/reports)")
     p.add_argument("--json", action="store_true", help="print the report as JSON (progress goes to stderr)")

@@ -7,6 +7,8 @@ Invariants (speed is never one of them):
 - every answered click and every accepted postback has its row in PostgreSQL, and every postback was
   processed to an end;
 - the Redis click counters agree with the PostgreSQL trace records, outcome by outcome;
+- AheadClicks: no trace made ahead handed to two clicks, none handed out older than the offer's age limit, every
+  click's trace recorded, the bucket never deeper than the offer's depth (sampled through the run);
 - the gateway stopped cleanly on SIGTERM and logged no error.
 """
 
@@ -31,9 +33,12 @@ from gateway.config import Settings
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, Lab
 
-SCENARIOS = ("OverlappingClicks", "ClicksWithGaps", "WebhookStorm", "Mixed")
-CLICKS = {"OverlappingClicks": True, "ClicksWithGaps": True, "WebhookStorm": False, "Mixed": True}
-POSTBACKS = {"OverlappingClicks": False, "ClicksWithGaps": False, "WebhookStorm": True, "Mixed": True}
+SCENARIOS = ("OverlappingClicks", "ClicksWithGaps", "WebhookStorm", "Mixed", "AheadClicks")
+CLICKS = {"OverlappingClicks": True, "ClicksWithGaps": True, "WebhookStorm": False, "Mixed": True, "AheadClicks": True}
+POSTBACKS = {"OverlappingClicks": False, "ClicksWithGaps": False, "WebhookStorm": True, "Mixed": True,
+             "AheadClicks": False}
+NOT_CLICKS = ("traced", "failed")  # records of traces made for no click (AheadClicks: the filler's)
+BURST_EVERY = 10  # AheadClicks: one arrival in ten is a burst
 CLICK_OFFER = "lt-clicks"
 MIXED_CLICK_SHARE = 0.2  # the locustfile's Mixed: browser clicks are 2 of 10 tasks
 REPORTS = Path(__file__).parent / "reports"
@@ -55,6 +60,8 @@ class Options:
     rate: float = 5.0  # postbacks (Mixed: requests) per second per user
     offers: int = 3
     pairs_per_offer: int = 20
+    ahead_depth: int = 20
+    ahead_max_age_s: int = 300
     reports: Path = REPORTS
 
     def __post_init__(self) -> None:
@@ -63,7 +70,8 @@ class Options:
             "workers": not 1 <= self.workers <= 64, "hop-ms": self.hop_ms < 0,
             "slots": self.slots is not None and self.slots < 1, "wait-ms": not 1 <= self.wait_ms <= 120_000,
             "cooldown-s": self.cooldown_s < 0, "wave-s": self.wave_s <= 0, "burst": self.burst < 1,
-            "rate": self.rate <= 0, "offers": self.offers < 1, "pairs": not 1 <= self.pairs_per_offer <= 20}
+            "rate": self.rate <= 0, "offers": self.offers < 1, "pairs": not 1 <= self.pairs_per_offer <= 20,
+            "ahead-depth": not 1 <= self.ahead_depth <= 1000, "ahead-max-age-s": not 5 <= self.ahead_max_age_s <= 86400}
         bad = [name for name, wrong in problems.items() if wrong]
         if bad:
             raise ValueError(f"out of range: {', '.join('--' + name for name in bad)}")
@@ -76,7 +84,8 @@ class Options:
             return self.slots
         held_s = 2 * self.hop_ms / 1000 + self.cooldown_s + 0.5
         per_user = {"OverlappingClicks": 1, "ClicksWithGaps": self.burst, "WebhookStorm": 1,
-                    "Mixed": math.ceil(self.rate * MIXED_CLICK_SHARE * held_s) + 1}
+                    "Mixed": math.ceil(self.rate * MIXED_CLICK_SHARE * held_s) + 1,
+                    "AheadClicks": math.ceil(self.rate * (1 + (self.burst - 1) / BURST_EVERY) * held_s) + 1}
         return self.users * per_user[self.scenario]
 
 
@@ -144,6 +153,17 @@ def check_counters(redis_counts: dict[str, dict[str, int]], pg_counts: dict[str,
     return Check("Redis counters agree with PostgreSQL", not differing, detail)
 
 
+def check_ahead(uses: dict[str, int], max_age_s: int, deepest: int, depth: int) -> Check:
+    detail = (f"{uses['uses']} clicks answered from {uses['traces']} traces made ahead, the oldest "
+              f"{uses['oldest_ms'] / 1000:.1f} s old (limit {max_age_s} s), the bucket at most {deepest} deep "
+              f"(depth {depth})")
+    if uses["unknown"]:
+        detail += f"; {uses['unknown']} name a trace never recorded"
+    ok = (uses["uses"] > 0 and uses["uses"] == uses["traces"] and uses["oldest_ms"] <= max_age_s * 1000
+          and not uses["unknown"] and deepest <= depth)
+    return Check("each trace made ahead went to one click, fresh, from a bucket within its depth", ok, detail)
+
+
 def check_clean_exit(code: int | None, log: str) -> Check:
     errors = [line.strip() for line in log.splitlines() if LOGGED_ERROR.search(line)]
     detail = f"exit status {code}, {len(errors)} error line(s) logged" + (f": {errors[0][:200]}" if errors else "")
@@ -163,6 +183,7 @@ def run(settings: Settings, options: Options, say: Callable[[str], None]) -> Rep
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         prefix = options.reports / f"{options.scenario}-{stamp}"
         say(f"running Locust against {gateway.url}")
+        sampler = gevent.spawn(_deepest_bucket, lab, options) if options.scenario == "AheadClicks" else None
         locust = _locust(gateway.url, options, env, prefix)
         report.files = [str(p) for p in sorted(options.reports.glob(f"{prefix.name}*"))]
         report.requests, failures = locust["requests"], locust["failures"]
@@ -180,7 +201,7 @@ def run(settings: Settings, options: Options, say: Callable[[str], None]) -> Rep
         minutes = math.ceil((options.duration_s + options.wait_ms / 1000 + 120) / 60) + 1
         redis_counts = {slug: _summed(lab.services.stores.click_stats.minutes(str(offer_id), minutes))
                         for slug, offer_id in offer_ids.items()}
-        clicks_rows = sum(report.outcomes.get(CLICK_OFFER, {}).values())
+        clicks_rows = _click_rows(report.outcomes.get(CLICK_OFFER, {}))
         unfinished = report.postbacks.get("pending", 0) + report.postbacks.get("processing", 0)
         pair_counts = sum(p.webhook_count for slug, offer_id in offer_ids.items() if slug != CLICK_OFFER
                           for p in lab.services.stores.pairs.for_offer(offer_id))
@@ -188,6 +209,10 @@ def run(settings: Settings, options: Options, say: Callable[[str], None]) -> Rep
                          check_one_trace_per_slot(report.proxy, f"{PROVIDER}-")]
         if CLICKS[options.scenario]:
             report.checks.append(check_recorded("every answered click recorded", answered_clicks, clicks_rows))
+        if sampler:
+            sampler.kill()
+            uses = stores.traces.ahead_uses(offer_ids[CLICK_OFFER])
+            report.checks.append(check_ahead(uses, options.ahead_max_age_s, sampler.value or 0, options.ahead_depth))
         if POSTBACKS[options.scenario]:
             report.checks += [
                 check_recorded("every postback recorded", answered_postbacks, sum(report.postbacks.values()),
@@ -203,10 +228,13 @@ def _prepare(lab: Lab, options: Options) -> dict[str, str]:
     lab.services.slots.provision(PROVIDER, {"us": options.slot_count})
     env = {"LOADTEST_OFFER": CLICK_OFFER, "LOADTEST_WAVE_S": str(options.wave_s),
            "LOADTEST_BURST": str(options.burst), "LOADTEST_GAP_S": str(options.cooldown_s + 1.0),
-           "LOADTEST_RATE": str(options.rate)}
+           "LOADTEST_RATE": str(options.rate), "LOADTEST_BURST_EVERY": str(BURST_EVERY)}
     if CLICKS[options.scenario]:
         base = lab.chain_server(options.hop_ms).url
-        lab.offer(CLICK_OFFER, tracking_url=chain(base, ["302"], f"{base}/land?clickid=lt"), wait_ms=options.wait_ms)
+        ahead = ({"click_mode": "ahead", "ahead_depth": options.ahead_depth,
+                  "ahead_max_age_s": options.ahead_max_age_s} if options.scenario == "AheadClicks" else {})
+        lab.offer(CLICK_OFFER, tracking_url=chain(base, ["302"], f"{base}/land?clickid=lt"), wait_ms=options.wait_ms,
+                  **ahead)
     if POSTBACKS[options.scenario]:
         base = lab.chain_server(options.hop_ms).url
         tokens = []
@@ -249,12 +277,29 @@ def _settle(lab: Lab, offer_ids: dict, clicks: int, timeout: float) -> None:
     click_offer = offer_ids.get(CLICK_OFFER)
     while time.monotonic() < deadline:
         stores = lab.services.stores
-        recorded = sum(stores.traces.by_outcome(click_offer).values()) if click_offer else 0
+        recorded = _click_rows(stores.traces.by_outcome(click_offer)) if click_offer else 0
         open_events = sum(stores.events.by_status(offer_id).get(status, 0) for slug, offer_id in offer_ids.items()
                           if slug != CLICK_OFFER for status in ("pending", "processing"))
         if recorded >= clicks and not open_events:
             return
         gevent.sleep(0.5)
+
+
+def _deepest_bucket(lab: Lab, options: Options) -> int:
+    """Look at the click offer's bucket every 50 ms until killed; the most entries it held (the greenlet's value)."""
+    offer_id = str(lab.services.stores.offers.get(CLICK_OFFER).id)
+    deepest = 0
+    try:
+        while True:
+            look = lab.services.stores.buckets.look(offer_id, "us", options.ahead_max_age_s * 1000)
+            deepest = max(deepest, look.entries)
+            gevent.sleep(0.05)
+    except gevent.GreenletExit:
+        return deepest
+
+
+def _click_rows(counts: dict[str, int]) -> int:
+    return sum(n for outcome, n in counts.items() if outcome not in NOT_CLICKS)
 
 
 def _stop(gateway, timeout: float) -> int | None:

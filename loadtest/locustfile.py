@@ -11,6 +11,8 @@ ClicksWithGaps     each user clicks LOADTEST_BURST times in a row, then idles LO
 WebhookStorm       Trackier postbacks, LOADTEST_RATE per second per user, spread round-robin over every
                    pair token in LOADTEST_TOKENS (all pairs of several offers)
 Mixed              browser clicks (traced), bot clicks (the fast path) and postbacks together
+AheadClicks        clicks on an offer that traces ahead: Poisson arrivals, LOADTEST_RATE per second per user, one
+                   arrival in LOADTEST_BURST_EVERY a burst of LOADTEST_BURST clicks at once
 
 A click passes when it is a 302 whose Location still carries the click's gclid (a landing page or the
 fallback, both keep the inbound parameters); a postback passes when it is a 200 the gateway accepted.
@@ -25,6 +27,7 @@ monkey.patch_all()
 import itertools
 import json
 import os
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -49,6 +52,7 @@ class Plan:
     burst: int = 3
     gap_s: float = 3.0
     rate: float = 5.0
+    burst_every: int = 10
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Plan":
@@ -59,7 +63,8 @@ class Plan:
                    start_at=float(environ.get("LOADTEST_START_AT", defaults.start_at)),
                    burst=int(environ.get("LOADTEST_BURST", defaults.burst)),
                    gap_s=float(environ.get("LOADTEST_GAP_S", defaults.gap_s)),
-                   rate=float(environ.get("LOADTEST_RATE", defaults.rate)))
+                   rate=float(environ.get("LOADTEST_RATE", defaults.rate)),
+                   burst_every=int(environ.get("LOADTEST_BURST_EVERY", defaults.burst_every)))
 
 
 PLAN = Plan.from_environ(os.environ)
@@ -169,3 +174,20 @@ class Mixed(GatewayUser):
     @task(5)
     def storm(self) -> None:
         self.postback()
+
+
+class AheadClicks(GatewayUser):
+    """Visitors arriving at random (exponential gaps), now and then several at once, as ad traffic does."""
+
+    def wait_time(self) -> float:
+        return random.expovariate(PLAN.rate)
+
+    def on_start(self) -> None:
+        # Never follow redirects, for every request: `allow_redirects=False` swaps this setting of the shared
+        # client for one request and puts it back, which concurrent clicks of one burst would interleave.
+        self.client.client.redirect_response_codes = frozenset()
+
+    @task
+    def arrival(self) -> None:
+        together = PLAN.burst if random.randrange(PLAN.burst_every) == 0 else 1
+        gevent.joinall([gevent.spawn(self.click) for _ in range(together)])

@@ -4,6 +4,7 @@ produces, in the transaction that writes it."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -42,19 +43,28 @@ class Offer:
     sub_id_mapping: dict = field(default_factory=lambda: dict(DEFAULT_SUB_IDS))
     update_interval_s: int = 300
     enabled: bool = True
+    click_mode: str = "inline"
+    ahead_depth: int | None = None
+    ahead_max_age_s: int | None = None
     id: uuid.UUID | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    feed_token: str | None = field(default=None, repr=False)
+    feed_token_hash: bytes | None = field(default=None, repr=False)
 
     def writable(self) -> dict:
-        """The columns a write sets, JSON ones wrapped for psycopg."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("created_at", "updated_at")}
+        """The columns a write sets, JSON ones wrapped for psycopg (the feed token has a write of its own)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("created_at", "updated_at", "feed_token", "feed_token_hash")}
         data["param_policy"] = Jsonb(self.param_policy)
         data["sub_id_mapping"] = Jsonb(self.sub_id_mapping)
         return data
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The offer as the API shows it (the feed token only through its own route)."""
+        data = asdict(self)
+        del data["feed_token"], data["feed_token_hash"]
+        return data
 
 
 def parse_id(key: str) -> uuid.UUID | None:
@@ -84,6 +94,18 @@ class Offers:
         query, params = ("offer_by_id", {"id": offer_id}) if offer_id else ("offer_by_slug", {"slug": key})
         with translated_errors(), self.db.connection() as conn:
             return self._one(conn, query, params)
+
+    def by_feed_token(self, token: str) -> Offer | None:
+        """The offer whose feed token hashes like `token` (the caller compares the tokens in constant time)."""
+        with translated_errors(), self.db.connection() as conn:
+            return self._one(conn, "offer_by_feed_token", {"token_hash": hashlib.sha256(token.encode()).digest()})
+
+    def set_feed_token(self, key: str, token: str) -> Offer:
+        """Give the offer a new feed token (the old one stops working at once)."""
+        offer = self.get(key)
+        with translated_errors(), self.db.connection() as conn:
+            return self._one(conn, "offer_set_feed_token", {"id": offer.id, "token": token,
+                                                             "token_hash": hashlib.sha256(token.encode()).digest()})
 
     def all(self) -> list[Offer]:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=class_row(Offer)) as cur:

@@ -164,6 +164,7 @@ class EgressPool:
         self._recover = register_script(client, "recover", CHANNEL=channel)
         self._ensure = register_script(client, "ensure", CHANNEL=channel)
         self._drop = register_script(client, "drop")
+        self._ready_now = register_script(client, "ready_now")
 
     # -- leasing -------------------------------------------------------------------------------------------
 
@@ -364,6 +365,10 @@ class EgressPool:
             census[country] = {"ready": ready, "cooling": cooling, "leased": leased, "quarantined": quarantined,
                                "disabled": disabled, "total": ready + cooling + leased + quarantined + disabled}
         return census
+
+    def ready_count(self, country: str) -> int:
+        """Slots of `country` leasable right now (not cooling, leased, quarantined or disabled)."""
+        return int(available(lambda: self._ready_now(keys=[self.keys.ready(country)])))
 
     def slot(self, slot_id: str) -> dict | None:
         """A slot's live view: derived state, health counters and current lease holder; None if unknown."""

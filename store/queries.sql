@@ -78,10 +78,11 @@ FROM pool_snapshots WHERE taken_at = (SELECT max(taken_at) FROM pool_snapshots) 
 
 -- name: offer_insert
 INSERT INTO offers (slug, name, tracking_url, fallback_url, final_url, country, fallback_countries, wait_ms,
-                    cooldown_s, ua_profile, param_policy, pass_through, sub_id_mapping, update_interval_s, enabled)
+                    cooldown_s, ua_profile, param_policy, pass_through, sub_id_mapping, update_interval_s, enabled,
+                    click_mode, ahead_depth, ahead_max_age_s)
 VALUES (%(slug)s, %(name)s, %(tracking_url)s, %(fallback_url)s, %(final_url)s, %(country)s,
         %(fallback_countries)s, %(wait_ms)s, %(cooldown_s)s, %(ua_profile)s, %(param_policy)s, %(pass_through)s,
-        %(sub_id_mapping)s, %(update_interval_s)s, %(enabled)s)
+        %(sub_id_mapping)s, %(update_interval_s)s, %(enabled)s, %(click_mode)s, %(ahead_depth)s, %(ahead_max_age_s)s)
 RETURNING *;
 
 -- name: offer_by_id
@@ -93,6 +94,13 @@ SELECT * FROM offers WHERE slug = %(slug)s;
 -- name: offer_lock
 SELECT * FROM offers WHERE id = %(id)s FOR UPDATE;
 
+-- name: offer_by_feed_token
+SELECT * FROM offers WHERE feed_token_hash = %(token_hash)s;
+
+-- name: offer_set_feed_token
+UPDATE offers SET feed_token = %(token)s, feed_token_hash = %(token_hash)s, updated_at = now() WHERE id = %(id)s
+RETURNING *;
+
 -- name: offer_list
 SELECT * FROM offers ORDER BY slug;
 
@@ -100,18 +108,20 @@ SELECT * FROM offers ORDER BY slug;
 UPDATE offers SET slug = %(slug)s, name = %(name)s, tracking_url = %(tracking_url)s, fallback_url = %(fallback_url)s,
     final_url = %(final_url)s, country = %(country)s, fallback_countries = %(fallback_countries)s,
     wait_ms = %(wait_ms)s, cooldown_s = %(cooldown_s)s, ua_profile = %(ua_profile)s, param_policy = %(param_policy)s,
-    pass_through = %(pass_through)s, sub_id_mapping = %(sub_id_mapping)s, update_interval_s = %(update_interval_s)s, enabled = %(enabled)s,
-    updated_at = now()
+    pass_through = %(pass_through)s, sub_id_mapping = %(sub_id_mapping)s, update_interval_s = %(update_interval_s)s,
+    enabled = %(enabled)s, click_mode = %(click_mode)s, ahead_depth = %(ahead_depth)s,
+    ahead_max_age_s = %(ahead_max_age_s)s, updated_at = now()
 WHERE id = %(id)s
 RETURNING *;
 
 -- name: traces_copy
 COPY traces (id, created_at, source, offer_id, webhook_event_id, egress_id, outcome, error, inbound, params, hops,
-             final_url, redirect_url, lease_wait_ms, trace_ms, total_ms) FROM STDIN;
+             final_url, redirect_url, lease_wait_ms, trace_ms, total_ms, ahead_trace_id, ahead_age_ms) FROM STDIN;
 
 -- name: traces_recent
 SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.egress_id, t.inbound,
-       t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms
+       t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms, t.ahead_trace_id,
+       t.ahead_age_ms
 FROM traces t LEFT JOIN offers o ON o.id = t.offer_id
 WHERE (%(offer_id)s::uuid IS NULL OR t.offer_id = %(offer_id)s::uuid)
 ORDER BY t.created_at DESC, t.id
@@ -121,6 +131,12 @@ LIMIT %(limit)s;
 SELECT outcome, count(*) FROM traces
 WHERE (%(offer_id)s::uuid IS NULL OR offer_id = %(offer_id)s::uuid)
 GROUP BY outcome;
+
+-- name: traces_ahead_uses
+SELECT count(*) AS uses, count(DISTINCT t.ahead_trace_id) AS traces, coalesce(max(t.ahead_age_ms), 0) AS oldest_ms,
+       count(*) FILTER (WHERE made.id IS NULL) AS unknown
+FROM traces t LEFT JOIN traces made ON made.id = t.ahead_trace_id
+WHERE t.offer_id = %(offer_id)s AND t.ahead_trace_id IS NOT NULL;
 
 -- name: trackier_call_insert
 INSERT INTO trackier_calls (method, path, status, ms, attempt, error, offer_id, pair_id)

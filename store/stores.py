@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from store import database, redis_client
 from store.batching import GroupCommit
+from store.buckets import Buckets
 from store.calls import TrackierCalls
 from store.clickstats import ClickStats
 from store.embedded import EmbeddedStores
@@ -82,6 +83,7 @@ class Stores:
     pair_guards: PairGuards
     limiter: RateLimiter
     locks: IntervalLocks
+    buckets: Buckets
     redis_url: str = ""
     postgres_url: str = ""
     event_log: GroupCommit = field(init=False)
@@ -123,7 +125,7 @@ class Stores:
             pool=EgressPool(client, keys, options.pool_policy),
             click_stats=ClickStats(client, keys, options.counter_ttl_s, options.stream_maxlen),
             pair_guards=PairGuards(client, keys, options.pair_lock_ms, options.duplicate_window_s),
-            limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys))
+            limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), buckets=Buckets(client, keys))
 
     def close(self) -> None:
         """Stop the group commits, close the clients, then leave the embedded servers (stopped by the last

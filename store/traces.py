@@ -13,7 +13,8 @@ from store.database import translated_errors
 from store.queries import QUERIES as Q
 
 COLUMNS = ("id", "created_at", "source", "offer_id", "webhook_event_id", "egress_id", "outcome", "error",
-           "inbound", "params", "hops", "final_url", "redirect_url", "lease_wait_ms", "trace_ms", "total_ms")
+           "inbound", "params", "hops", "final_url", "redirect_url", "lease_wait_ms", "trace_ms", "total_ms",
+           "ahead_trace_id", "ahead_age_ms")
 JSON_COLUMNS = frozenset({"inbound", "params", "hops"})
 
 
@@ -31,6 +32,12 @@ class Traces:
     def recent(self, offer_id: uuid.UUID | None = None, limit: int = 50) -> list[dict]:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(Q["traces_recent"], {"offer_id": offer_id, "limit": limit}).fetchall()
+
+    def ahead_uses(self, offer_id: uuid.UUID) -> dict[str, int]:
+        """The offer's clicks answered from traces made ahead: how many, how many traces they used (one each, unless
+        one was handed twice), the oldest one's age, and how many name a trace that was never recorded."""
+        with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(Q["traces_ahead_uses"], {"offer_id": offer_id}).fetchone()
 
     def by_outcome(self, offer_id: uuid.UUID | None = None) -> dict[str, int]:
         with translated_errors(), self.db.connection() as conn:

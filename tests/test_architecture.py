@@ -15,13 +15,14 @@ FOUNDATION = {"gateway", "gateway.config", "gateway.errors", "gateway.text", "ga
 ENTRY_POINT = "gateway.__main__"  # patches gevent, installs the resolver, runs the CLI
 # Wing -> the wings it may import (besides the foundation and store). process/ composes everything.
 WINGS = {
-    "tracing": {"egress"},
     "egress": set(),
-    "clicks": {"tracing", "egress"},
-    "postbacks": {"clicks", "tracing", "egress"},
-    "routes": {"clicks", "postbacks", "tracing", "egress"},
-    "process": {"clicks", "postbacks", "tracing", "egress", "routes"},
-    "cli": {"clicks", "postbacks", "tracing", "egress", "process"},
+    "tracing": {"egress"},
+    "ahead": {"tracing", "egress"},
+    "clicks": {"ahead", "tracing", "egress"},
+    "postbacks": {"clicks", "ahead", "tracing", "egress"},
+    "routes": {"clicks", "postbacks", "ahead", "tracing", "egress"},
+    "process": {"clicks", "postbacks", "ahead", "tracing", "egress", "routes"},
+    "cli": {"clicks", "postbacks", "ahead", "tracing", "egress", "process"},
 }
 
 

@@ -32,6 +32,29 @@ def test_mixed_smoke_run_holds_every_invariant_and_writes_the_reports(settings, 
     assert runtime.offers.all() == [] and runtime.inventory.all() == []
 
 
+def test_ahead_smoke_run_hands_each_trace_to_one_click_across_two_processes(settings, tmp_path):
+    """AheadClicks on a gateway of 2 worker processes sharing the stores: clicks answered from the bucket, no trace
+    to two clicks, none too old, the bucket within its depth."""
+    result = run_gateway("loadtest", "--scenario", "AheadClicks", "--users", "6", "--rate", "2", "--duration", "6",
+                         "--hop-ms", "20", "--ahead-depth", "8", "--reports", str(tmp_path / "reports"), "--json",
+                         env=cli_env(settings, tmp_path), timeout=170)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    ahead = [c for c in report["checks"] if c["name"].startswith("each trace made ahead")]
+    assert report["ok"] is True and len(ahead) == 1 and ahead[0]["ok"]
+    assert report["outcomes"]["lt-clicks"]["final_ahead"] > 0
+
+
+def test_a_trace_handed_twice_too_old_or_a_bucket_too_deep_breaks_the_invariant():
+    uses = {"uses": 10, "traces": 10, "oldest_ms": 3000, "unknown": 0}
+    assert harness.check_ahead(uses, 300, deepest=5, depth=5).ok
+    assert not harness.check_ahead({**uses, "traces": 9}, 300, 5, 5).ok
+    assert not harness.check_ahead({**uses, "oldest_ms": 300_001}, 300, 5, 5).ok
+    assert not harness.check_ahead({**uses, "unknown": 1}, 300, 5, 5).ok
+    assert not harness.check_ahead(uses, 300, deepest=6, depth=5).ok
+    assert not harness.check_ahead({**uses, "uses": 0, "traces": 0}, 300, 0, 5).ok, "no click from a bucket"
+
+
 def test_bad_options_exit_2_before_anything_starts(settings, tmp_path):
     result = run_gateway("loadtest", "--users", "0", "--pairs", "21", env=cli_env(settings, tmp_path))
     assert result.returncode == 2

@@ -14,13 +14,13 @@ import sys
 from importlib.metadata import entry_points
 
 from gateway import __version__, config, text
-from gateway.cli import core_cmd, offers_cmd, pairs_cmd, pool_cmd, trace_cmd
+from gateway.cli import ahead_cmd, core_cmd, offers_cmd, pairs_cmd, pool_cmd, trace_cmd
 from gateway.errors import GatewayError, ValidationError
 from gateway.process import logs
 from gateway.process.services import StartupError
 from store.errors import StoreError
 
-GROUPS = (core_cmd, pool_cmd, offers_cmd, pairs_cmd, trace_cmd)
+GROUPS = (core_cmd, pool_cmd, offers_cmd, pairs_cmd, trace_cmd, ahead_cmd)
 PLUGINS = "gateway.commands"
 
 

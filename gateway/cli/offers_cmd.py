@@ -16,6 +16,7 @@ FIELD_OPTIONS = {  # argparse destination -> offer field
     "slug": "slug", "name": "name", "tracking_url": "tracking_url", "fallback_url": "fallback_url",
     "final_url": "final_url", "country": "country", "fallback_country": "fallback_countries", "wait_ms": "wait_ms",
     "cooldown_s": "cooldown_s", "ua": "ua_profile", "update_interval_s": "update_interval_s",
+    "click_mode": "click_mode", "ahead_depth": "ahead_depth", "ahead_max_age_s": "ahead_max_age_s",
 }
 
 
@@ -46,9 +47,14 @@ def _policy(text: str, renames: list[str]) -> dict:
     return {"mode": mode, "params": [n for n in names.split(",") if n], "rename": rename}
 
 
-def show(offer) -> None:
+def show(offer, ahead: dict) -> None:
     for key, value in offer.as_dict().items():
         print(f"{key:20} {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
+    print(f"{'ahead':20} depth {ahead['depth']}, max age {ahead['max_age_s']} s; "
+          + ", ".join(f"{k} {v}" for k, v in ahead["counts"].items()))
+    for bucket in ahead["buckets"]:
+        age = "-" if bucket["oldest_age_s"] is None else f"{bucket['oldest_age_s']} s"
+        print(f"{'  bucket ' + bucket['country']:20} {bucket['entries']} entries, oldest {age}")
 
 
 def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,7 +88,17 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
         offer = services.catalog.get(args.key)
-    print_json(offer.as_dict()) if args.json else show(offer)
+        ahead = services.ahead.status(offer)
+    print_json({**offer.as_dict(), "ahead": ahead}) if args.json else show(offer, ahead)
+    return 0
+
+
+def cmd_rotate_feed_token(settings: Settings, args: argparse.Namespace) -> int:
+    with Services.open(settings) as services:
+        offer = services.feed.rotate_token(args.key)
+    print(f"new feed token of {offer.slug} (the old one no longer works): {offer.feed_token}")
+    print(f"feed: GET /feed/{offer.slug}/suffix with 'Authorization: Bearer <token>'; "
+          f"`gateway ads-script {offer.slug}` writes a Google Ads script that uses it")
     return 0
 
 
@@ -138,6 +154,10 @@ def _field_options(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="inbound parameters passed on to the tracking URL (default: ad click ids and utm_*)")
     parser.add_argument("--sub-ids", metavar="JSON", help='sub-id mapping, e.g. {"p1": "gclid", "p5": "clickid"}')
     parser.add_argument("--update-interval-s", type=int)
+    parser.add_argument("--click-mode", choices=("inline", "ahead", "ahead_only"),
+                        help="answer clicks from their own trace (inline) or from traces made ahead")
+    parser.add_argument("--ahead-depth", type=int, help="fresh traces kept (default [ahead] depth)")
+    parser.add_argument("--ahead-max-age-s", type=int, help="oldest a kept trace may be (default [ahead] max_age_s)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -162,6 +182,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         p = sub.add_parser(action, help=f"{action} an offer")
         p.add_argument("key", metavar="OFFER", help="id or slug")
         p.set_defaults(handler=cmd_toggle)
+    p = sub.add_parser("rotate-feed-token", help="a new token for the offer's suffix feed (the old one stops working)")
+    p.add_argument("key", metavar="OFFER", help="id or slug")
+    p.set_defaults(handler=cmd_rotate_feed_token)
 
     group = commands.add_parser("traces", help="recent traces")
     sub = group.add_subparsers(dest="traces_command", required=True, metavar="ACTION")

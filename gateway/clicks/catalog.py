@@ -93,6 +93,15 @@ def _sub_ids(value: object, field: str) -> dict:
     return dict(sorted(value.items(), key=lambda item: int(item[0][1:])))
 
 
+def _choice(*choices: str) -> Callable[[object, str], str]:
+    def check(value: object, field: str) -> str:
+        if value not in choices:
+            raise ValidationError(field, f"must be one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
 def _bool(value: object, field: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(field, "must be true or false")
@@ -115,6 +124,9 @@ FIELDS: dict[str, Callable[[object, str], object]] = {
     "sub_id_mapping": _sub_ids,
     "update_interval_s": _int(0, 86_400),
     "enabled": _bool,
+    "click_mode": _choice("inline", "ahead", "ahead_only"),
+    "ahead_depth": _int(1, 1000, nullable=True),
+    "ahead_max_age_s": _int(5, 86_400, nullable=True),
 }
 
 
@@ -131,24 +143,33 @@ def checked_fields(data: object) -> dict:
 def _whole(offer: Offer) -> Offer:
     if offer.country in offer.fallback_countries:
         raise ValidationError("fallback_countries", f"must not repeat the offer's country {offer.country!r}")
+    macros = MACRO.findall(offer.tracking_url)
+    if offer.click_mode != "inline" and macros:
+        raise ValidationError("click_mode", f"{offer.click_mode} needs a tracking URL a trace can follow before the "
+                                            f"click comes, but it fills {{{macros[0]}}} from each click: keep "
+                                            "inline, or take the macro out of tracking_url")
     return offer
 
 
-def build(data: object) -> Offer:
-    """A new offer from request data (required: slug, name, tracking_url, country)."""
+def build(data: object, default_mode: str = "inline") -> Offer:
+    """A new offer from request data (required: slug, name, tracking_url, country). Without a `click_mode` it gets
+    `default_mode` when its tracking URL allows it (no per-click macro), else inline."""
     values = checked_fields(data)
     for name in REQUIRED:
         if name not in values:
             raise ValidationError(name, "is required")
+    if "click_mode" not in values and not MACRO.search(values["tracking_url"]):
+        values["click_mode"] = default_mode
     return _whole(Offer(**{"sub_id_mapping": dict(DEFAULT_SUB_IDS), **values}))
 
 
 class Catalog:
     """Offers created and changed through the API, the CLI and pair creation; clicks read them from the cache."""
 
-    def __init__(self, offers: Offers, cache: OfferCache) -> None:
+    def __init__(self, offers: Offers, cache: OfferCache, default_mode: str = "inline") -> None:
         self.offers = offers
         self.cache = cache
+        self.default_mode = default_mode
 
     def all(self) -> list[Offer]:
         return self.offers.all()
@@ -158,7 +179,7 @@ class Catalog:
         return self.offers.get(key)
 
     def create(self, data: object) -> Offer:
-        offer = self.offers.create(build(data))
+        offer = self.offers.create(build(data, self.default_mode))
         self.cache.changed(offer.slug)
         return offer
 

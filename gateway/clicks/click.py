@@ -7,25 +7,34 @@
     HEAD, bots     302 to the fallback URL without a trace (fallback_bot)
     POST beacon    204 without a trace (beacon)
 
+An offer in `ahead` or `ahead_only` mode first takes a fresh trace made ahead from its bucket (`final_ahead`, the
+record naming that trace and its age); on a miss `ahead` traces inline as above (and a trace that ends after its
+click fell back goes into the bucket for the next click), `ahead_only` sends to the fallback at once
+(`fallback_ahead_empty`).
+
 The click path only redirects to an offer's own URLs or to where their traced chains end, never to a URL
 taken from the request. Records go to the background writer; nothing here waits on a store but the lease.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 from dataclasses import dataclass
 
+from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed
 from gateway.config import ClickSettings
 from gateway.metrics import Metrics
 from gateway.tracing import params, urls
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.runner import TraceRunner
 from gateway.tracing.tracer import TraceResult
+from store.errors import StoreError
 from store.offers import Offer
 
+log = logging.getLogger(__name__)
 PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
 UNSAFE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
 NOT_STARTED = frozenset({"no_egress", "store_unavailable"})
@@ -59,13 +68,9 @@ def fallback_url(offer: Offer, inbound: list[tuple[str, str]]) -> str:
 
 
 def destination(offer: Offer, result: TraceResult, inbound: list[tuple[str, str]]) -> str:
-    """Where a successful click goes: an app link as the chain gave it; a web page with the chain's
-    parameters (per the offer's policy) and the inbound ones merged in."""
-    if urls.scheme_of(result.final_url) not in urls.WEB_SCHEMES:
-        return safe_location(result.final_url)
-    handed_out = params.ParamPolicy.parse(offer.param_policy).apply(
-        params.chain_params([hop.url for hop in result.hops]))
-    return safe_location(params.merge(result.final_url, handed_out, inbound))
+    """Where a successful click goes (see `params.landing`), safe for a Location header."""
+    chain = params.chain_params([hop.url for hop in result.hops])
+    return safe_location(params.landing(result.final_url, chain, offer.param_policy, inbound))
 
 
 def outcome_of(result: TraceResult | None) -> str:
@@ -78,8 +83,10 @@ def outcome_of(result: TraceResult | None) -> str:
 
 
 class ClickHandler:
-    def __init__(self, runner: TraceRunner, records: RecordWriter, metrics: Metrics, settings: ClickSettings) -> None:
+    def __init__(self, runner: TraceRunner, ahead: AheadBuckets, records: RecordWriter, metrics: Metrics,
+                 settings: ClickSettings) -> None:
         self.runner = runner
+        self.ahead = ahead
         self.records = records
         self.metrics = metrics
         self.settings = settings
@@ -96,9 +103,20 @@ class ClickHandler:
             return self._untraced(record, started, 204, None, "beacon")
         if click.method == "HEAD" or click.prefetch or self.is_bot(click.user_agent):
             return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_bot")
+        if offer.click_mode in AHEAD_MODES:
+            handed = self._take(offer)
+            if handed is not None:
+                return self._answer_ahead(offer, click, record, started, handed)
+            if offer.click_mode == "ahead_only":
+                return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_ahead_empty")
+        return self._inline(offer, click, record, started)
+
+    def _inline(self, offer: Offer, click: Click, record: TraceRecord, started: float) -> Answer:
         url = params.fill(offer.tracking_url, click.inbound, params.passes(offer.pass_through))
+        late = (lambda result, country: self._keep(offer, record, result, country)) if offer.click_mode == "ahead" \
+            else None
         job = self.runner.start(offer, url, wait_ms=min(offer.wait_ms, self.settings.lease_wait_ms),
-                                purpose=str(record.id), record=record)
+                                purpose=str(record.id), record=record, late=late)
         try:
             result = job.wait(max(0.0, offer.wait_ms / 1000 - (time.monotonic() - started)))
             outcome = outcome_of(result)
@@ -107,6 +125,28 @@ class ClickHandler:
             return self._answer(record, started, 302, location, outcome)
         finally:
             job.answered()
+
+    def _take(self, offer: Offer) -> Handed | None:
+        try:
+            return self.ahead.take(offer)
+        except StoreError as exc:  # without Redis there is no bucket: an empty one
+            log.warning("bucket of %s not read: %s", offer.slug, exc)
+            return None
+
+    def _keep(self, offer: Offer, record: TraceRecord, result: TraceResult, country: str) -> None:
+        """A trace that ended after its click fell back: the next click of the offer may use it."""
+        try:
+            self.ahead.put(offer, country, record.id, result)
+        except StoreError as exc:
+            log.warning("late trace %s of %s not kept: %s", record.id, offer.slug, exc)
+
+    def _answer_ahead(self, offer: Offer, click: Click, record: TraceRecord, started: float, handed: Handed) -> Answer:
+        trace = handed.trace
+        record.final_url, record.egress_id = trace.final_url, trace.egress_id
+        record.ahead_trace_id, record.ahead_age_ms = trace.trace_id, handed.age_ms
+        record.params = [list(pair) for pair in urls.query_params(trace.final_url)]
+        location = safe_location(params.landing(trace.final_url, trace.chain, offer.param_policy, click.inbound))
+        return self._untraced(record, started, 302, location, "final_ahead")
 
     def _answer(self, record: TraceRecord, started: float, status: int, location: str | None,
                 outcome: str) -> Answer:

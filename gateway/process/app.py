@@ -10,6 +10,7 @@ from gateway.process.services import Services
 from gateway.routes import api, api_offers, api_pairs, api_pool, probes
 from gateway.routes.auth import admin_token
 from gateway.routes.click_links import ClickApp
+from gateway.routes.feed import FeedApp
 from gateway.routes.postback_hook import PostbackApp
 
 
@@ -19,10 +20,11 @@ def build_app(services: Services) -> Callable:
     admin = api.build(admin_token(settings), [
         lambda app: api_pool.register(app, services.slots, services.census, services.maintenance,
                                       settings.pool.cooldown_s),
-        lambda app: api_offers.register(app, services.catalog, services.reports),
+        lambda app: api_offers.register(app, services.catalog, services.reports, services.ahead, services.feed),
         lambda app: api_pairs.register(app, services.campaign_pairs)])
     clicks = ClickApp(services.offer_cache, services.clicks, settings.clicks.max_query_bytes)
     postbacks = PostbackApp(services.receiver, settings.webhooks, settings.clicks.max_query_bytes)
+    feed = FeedApp(services.feed)
     exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks}
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -32,6 +34,8 @@ def build_app(services: Services) -> Callable:
             environ["PATH_INFO"] = path[4:]
             environ.pop("HTTP_TRANSFER_ENCODING", None)  # pywsgi has already undone the chunking; Bottle would again
             return admin(environ, start_response)
+        if path.startswith("/feed/"):
+            return feed(environ, start_response)
         handler = exact.get(path) or (clicks if path.startswith("/c/") and "/" not in path[3:] else root)
         return handler(environ, start_response)
 

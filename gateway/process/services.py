@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 
 import gevent.pool
 
+from gateway.ahead.buckets import AheadBuckets
+from gateway.ahead.feed import SuffixFeed
+from gateway.ahead.filler import Filler, FillerStores
 from gateway.clicks.catalog import Catalog
 from gateway.clicks.click import ClickHandler
 from gateway.clicks.offer_cache import OfferCache
@@ -101,6 +105,9 @@ class Services:
     receiver: Receiver
     campaign_pairs: CampaignPairs
     maintenance: Maintenance
+    ahead: AheadBuckets
+    filler: Filler
+    feed: SuffixFeed
 
     @classmethod
     def open(cls, settings: Settings, migrate_first: bool = True) -> Services:
@@ -128,9 +135,12 @@ class Services:
         self.records.start()
         self.updater.start()
         self.maintenance.start()
+        self.filler.start()
 
     def stop(self) -> None:
-        """Stop what `start` started; queued records get up to 5 s to be written."""
+        """Stop what `start` started; traces under way and queued records get up to 5 s each to finish."""
+        self.filler.stop()
+        self.background.join(timeout=5.0)
         self.maintenance.stop()
         self.updater.stop()
         self.stores.pool.notices.stop()
@@ -138,6 +148,7 @@ class Services:
         self.records.stop(drain_s=5.0)
 
     def close(self) -> None:
+        self.background.kill(timeout=1.0)
         self.offer_cache.subscription.stop()
         self.stores.close()
 
@@ -148,11 +159,18 @@ class Services:
         self.close()
 
 
+def process_identity() -> str:
+    """Who holds a lease, a bucket or a maintenance job: host and pid, and a random part telling apart two
+    gateways opened in one process (as tests do)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
 def build(settings: Settings, stores: Stores) -> Services:
     """Every service of the process, each given what it uses."""
-    metrics, identity, background = Metrics(), f"{socket.gethostname()}:{os.getpid()}", gevent.pool.Group()
+    metrics, identity, background = Metrics(), process_identity(), gevent.pool.Group()
     offer_cache = OfferCache(stores.offers, stores.offer_changes, settings.clicks.offer_cache_s)
-    catalog = Catalog(stores.offers, offer_cache)
+    catalog = Catalog(stores.offers, offer_cache, settings.ahead.click_mode)
+    ahead = AheadBuckets(stores.buckets, metrics, settings.ahead)
     directory = SlotDirectory(stores.inventory)
     leases = Leases(stores.pool, directory, stores.inventory, settings.providers, metrics)
     records = RecordWriter(stores.traces, stores.click_stats, metrics, settings.clicks)
@@ -166,15 +184,19 @@ def build(settings: Settings, stores: Stores) -> Services:
     receiver = Receiver(router, stores.event_log, stores.events, stores.limiter, updater, metrics,
                         settings.webhooks.unknown_per_minute)
     slots = Slots(stores.inventory, stores.pool, directory, settings.providers)
+    filler = Filler(FillerStores(stores.offers, stores.click_stats, stores.pool, stores.buckets), ahead, runner,
+                    metrics, settings.ahead, identity, background)
+    offer_cache.listeners.append(filler.changed)
     census = Census(stores.pool, stores.inventory, metrics, settings.pool.alert_utilization)
     return Services(
         settings=settings, stores=stores, metrics=metrics, identity=identity, background=background,
         offer_cache=offer_cache, catalog=catalog,
         reports=ClickReports(stores.offers, stores.click_stats, stores.traces),
         directory=directory, slots=slots, leases=leases, census=census, records=records, runner=runner,
-        clicks=ClickHandler(runner, records, metrics, settings.clicks), trackier=trackier, router=router,
+        clicks=ClickHandler(runner, ahead, records, metrics, settings.clicks), trackier=trackier, router=router,
         updater=updater, receiver=receiver,
         campaign_pairs=CampaignPairs(PairStores(stores.offers, stores.pairs, stores.events), catalog, trackier, runner,
                                      receiver, settings.trackier, settings.webhooks.lease_wait_ms),
         maintenance=Maintenance(MaintenanceStores(stores.pool, stores.snapshots, stores.locks), slots, census,
-                                updater.retry_stale, metrics, settings.maintenance, identity))
+                                updater.retry_stale, metrics, settings.maintenance, identity),
+        ahead=ahead, filler=filler, feed=SuffixFeed(stores.offers, ahead))

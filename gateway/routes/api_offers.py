@@ -1,15 +1,17 @@
-"""`/api/offers`, `/api/offers/{id or slug}/clicks` and `/api/traces`."""
+"""`/api/offers`, `/api/offers/{id or slug}/clicks|ahead|feed-token` and `/api/traces`."""
 
 from __future__ import annotations
 
 from bottle import Bottle, request
 
+from gateway.ahead.buckets import AheadBuckets
+from gateway.ahead.feed import SuffixFeed
 from gateway.clicks.catalog import Catalog
 from gateway.clicks.reports import ClickReports
 from gateway.routes.jsonapi import json_body, query_number, respond
 
 
-def register(app: Bottle, catalog: Catalog, reports: ClickReports) -> None:
+def register(app: Bottle, catalog: Catalog, reports: ClickReports, ahead: AheadBuckets, feed: SuffixFeed) -> None:
     @app.get("/offers")
     def list_offers() -> dict:
         return {"offers": [offer.as_dict() for offer in catalog.all()]}
@@ -34,6 +36,15 @@ def register(app: Bottle, catalog: Catalog, reports: ClickReports) -> None:
     @app.get("/offers/<key>/clicks")
     def offer_clicks(key: str) -> dict:
         return reports.per_minute(key, query_number("minutes", 60, 1, 1440, int))
+
+    @app.get("/offers/<key>/ahead")
+    def offer_ahead(key: str) -> dict:
+        return ahead.status(catalog.get(key))
+
+    @app.post("/offers/<key>/feed-token")
+    def rotate_feed_token(key: str) -> dict:
+        offer = feed.rotate_token(key)
+        return {"offer": offer.slug, "feed_token": offer.feed_token, "feed_path": f"/feed/{offer.slug}/suffix"}
 
     @app.get("/traces")
     def traces() -> dict:

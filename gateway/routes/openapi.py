@@ -53,6 +53,9 @@ OFFER_FIELDS: dict[str, dict] = {
     "sub_id_mapping": {"type": "object", "additionalProperties": {"type": "string"}},
     "update_interval_s": integer(0, 86_400),
     "enabled": {"type": "boolean"},
+    "click_mode": {"type": "string", "enum": ["inline", "ahead", "ahead_only"]},
+    "ahead_depth": integer(1, 1000, nullable=True),
+    "ahead_max_age_s": integer(5, 86_400, nullable=True),
 }
 
 SCHEMAS: dict[str, dict] = {
@@ -125,6 +128,14 @@ def _paths() -> dict:
             "patch": operation("change some fields of an offer", body=ref("OfferChange"), result=offer,
                                errors=("400", "404", "409", "413")),
             "delete": operation("disable an offer (offers are never deleted)", result=offer, errors=("404",)),
+        },
+        "/offers/{key}/ahead": {
+            "parameters": [KEY],
+            "get": operation("the offer's buckets of traces made ahead: entries, ages, counts", errors=("404",)),
+        },
+        "/offers/{key}/feed-token": {
+            "parameters": [KEY],
+            "post": operation("a new feed token for the suffix feed (the old one stops working)", errors=("404",)),
         },
         "/offers/{key}/clicks": {
             "parameters": [KEY],

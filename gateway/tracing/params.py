@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, ur
 
 from gateway import text
 from gateway.errors import ValidationError
+from gateway.tracing import urls
 from store.offers import DEFAULT_PASS_THROUGH
 
 Pairs = list[tuple[str, str]]
@@ -105,6 +106,15 @@ def merge(final_url: str, chain: Sequence[tuple[str, str]], inbound: Sequence[tu
             added.append((name, value))
     query = "&".join([*kept, *filter(None, [urlencode(added), urlencode(list(inbound))])])
     return urlunsplit(parts._replace(query=query))
+
+
+def landing(final_url: str, chain: Sequence[tuple[str, str]], policy: object,
+            inbound: Sequence[tuple[str, str]]) -> str:
+    """Where a traced click lands: an app link as the chain gave it; a web page with the chain's parameters (per
+    the offer's `policy`) and the inbound ones merged in."""
+    if urls.scheme_of(final_url) not in urls.WEB_SCHEMES:
+        return final_url
+    return merge(final_url, ParamPolicy.parse(policy).apply(chain), inbound)
 
 
 def chain_params(hop_urls: Sequence[str]) -> Pairs:

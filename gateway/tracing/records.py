@@ -52,6 +52,8 @@ class TraceRecord:
     lease_wait_ms: int | None = None
     trace_ms: int | None = None
     total_ms: int | None = None
+    ahead_trace_id: uuid.UUID | None = None
+    ahead_age_ms: int | None = None
 
     def describe(self, result: TraceResult | None) -> None:
         """Take in what a trace found (None: it crashed): the one mapping from a trace's result to its record."""

@@ -3,13 +3,15 @@ trace's outcome (and the offer's cooldown), record the trace. Clicks, pair updat
 
 A click cannot wait for the whole of it: it starts a `TraceJob`, waits at most its budget for the result, answers
 and says so (`answered`). The job records the trace once it has ended *and* its click has answered, so the record
-carries the click's outcome whether the trace ended in time or after the visitor was sent to the fallback.
+carries the click's outcome whether the trace ended in time or after the visitor was sent to the fallback; a trace
+that succeeds only after its click was answered is handed to the job's `late` hook (trace ahead keeps it).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 import gevent
 import gevent.pool
@@ -31,11 +33,14 @@ class TraceJob:
     record is submitted by whichever comes second, the end of the trace or the answer: neither waits for the
     other."""
 
-    def __init__(self, record: TraceRecord, records: RecordWriter, answered: bool = False) -> None:
+    def __init__(self, record: TraceRecord, records: RecordWriter, answered: bool = False,
+                 late: Callable[[TraceResult, str], None] | None = None) -> None:
         self.record = record
         self.records = records
+        self.late = late
         self.greenlet: gevent.Greenlet | None = None
         self.result: TraceResult | None = None
+        self.country: str | None = None  # of the slot it went out through
         self._waiting_for = 1 if answered else 2
 
     def wait(self, timeout: float | None) -> TraceResult | None:
@@ -51,7 +56,10 @@ class TraceJob:
     def ended(self, result: TraceResult | None) -> None:
         self.record.describe(result)
         self.result = result
+        answered_first = self._waiting_for == 1
         self._one_done()
+        if answered_first and self.late and result is not None and result.ok and self.country:
+            self.late(result, self.country)
 
     def _one_done(self) -> None:
         self._waiting_for -= 1
@@ -71,39 +79,44 @@ class TraceRunner:
         self.metrics = metrics
         self.background = background
 
-    def run(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord) -> TraceResult:
+    def run(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord,
+            countries: Sequence[str] | None = None) -> TraceResult:
         """Trace `url` for `offer` now and record it with the outcome `traced` or `failed`. The lease is held in
-        the name of this process and `purpose`."""
+        the name of this process and `purpose`, in `countries` (default: the offer's)."""
         job = TraceJob(record, self.records, answered=True)
-        self._run(job, offer, url, wait_ms, f"{self.identity}:{purpose}")
+        self._run(job, offer, url, wait_ms, f"{self.identity}:{purpose}", countries)
         return job.result
 
-    def start(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord) -> TraceJob:
+    def start(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord,
+              late: Callable[[TraceResult, str], None] | None = None) -> TraceJob:
         """Trace `url` for `offer` in a greenlet of the background group (a drain waits for it)."""
-        job = TraceJob(record, self.records)
+        job = TraceJob(record, self.records, late=late)
         job.greenlet = self.background.spawn(self._run, job, offer, url, wait_ms, f"{self.identity}:{purpose}")
         job.greenlet.link_exception(lambda g: log.error("trace %s crashed: %r", record.id, g.exception))
         return job
 
-    def _run(self, job: TraceJob, offer: Offer, url: str, wait_ms: float, holder: str) -> None:
+    def _run(self, job: TraceJob, offer: Offer, url: str, wait_ms: float, holder: str,
+             countries: Sequence[str] | None = None) -> None:
         started, result = time.perf_counter(), None
         try:
-            result = self._trace(job.record, offer, url, wait_ms, holder)
+            result = self._trace(job, offer, url, wait_ms, holder, countries)
         except Exception as exc:  # a bug in a trace still ends it: its click falls back, its record says why
             log.exception("trace %s crashed", job.record.id)
             result = not_started(url, "crashed", f"{type(exc).__name__}: {exc}", started)
         finally:
             job.ended(result)
 
-    def _trace(self, record: TraceRecord, offer: Offer, url: str, wait_ms: float, holder: str) -> TraceResult:
+    def _trace(self, job: TraceJob, offer: Offer, url: str, wait_ms: float, holder: str,
+               countries: Sequence[str] | None) -> TraceResult:
         started = time.perf_counter()
         try:
-            leased = self.leases.lease([offer.country, *offer.fallback_countries], wait_ms, holder)
+            leased = self.leases.lease(countries or [offer.country, *offer.fallback_countries], wait_ms, holder)
         except NoEgress as exc:
             return not_started(url, "no_egress", str(exc), started)
         except StoreError as exc:
             return not_started(url, "store_unavailable", f"store: {exc}", started)
-        record.lease_wait_ms = round(leased.lease.waited_ms)
+        job.record.lease_wait_ms = round(leased.lease.waited_ms)
+        job.country = leased.lease.country
         result = self.through(leased, url, self.options.with_user_agent(offer.ua_profile), offer.cooldown_s)
         self.metrics.trace_seconds.observe(result.total_ms / 1000)
         return result
