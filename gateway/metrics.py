@@ -98,10 +98,11 @@ class Metrics:
                                      ["offer"], registry=self.registry)
         self.ahead_traces = Counter("gateway_ahead_traces", "Traces the filler ran, by result", ["offer", "result"],
                                     registry=self.registry)
-        self.ahead_depth = Gauge("gateway_ahead_bucket_depth", "Entries in a bucket (last filler tick)",
+        self.ahead_depth = Gauge("gateway_ahead_bucket_depth", "Entries in a bucket (when last looked at)",
                                  ["offer", "country"], registry=self.registry, multiprocess_mode="livemostrecent")
-        self.ahead_age = Gauge("gateway_ahead_bucket_age_seconds", "Age of a bucket's oldest entry (last filler tick)",
-                               ["offer", "country"], registry=self.registry, multiprocess_mode="livemostrecent")
+        self.ahead_age = Gauge("gateway_ahead_bucket_age_seconds",
+                               "Age of a bucket's oldest entry (when last looked at)", ["offer", "country"],
+                               registry=self.registry, multiprocess_mode="livemostrecent")
         self.maintenance_ticks = Counter("gateway_maintenance_ticks", "Maintenance ticks run by this process",
                                          ["result"], registry=self.registry)
 

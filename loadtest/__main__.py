@@ -82,7 +82,7 @@ def run_tool(args: argparse.Namespace) -> int:
     elif args.rate:
         result = hammer.open_loop(args.rate, args.seconds)
     else:
-        result = hammer.closed_loop(args.concurrency, args.seconds)
+        result = hammer.closed_loop(args.concurrency, args.seconds, args.requests)
     print(json.dumps(result), flush=True)
     return 0
 
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seconds", type=float, default=5.0)
     p = sub.choices["hammer"]
     p.add_argument("--rate", type=float, help="open loop: requests started per second")
+    p.add_argument("--requests", type=int, help="closed loop: stop after this many requests")
     p.add_argument("--burst", type=int, help="this many requests at the same moment")
     p.add_argument("--method", default="GET")
     p.add_argument("--header", action="append", default=[], metavar="'Name: value'")

@@ -25,6 +25,7 @@ from gateway.config import Settings
 from gateway.tracing.tracer import TraceOptions, trace
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, PROXY_PASSWORD, Lab
+from loadtest.processes import ServiceProcess
 from store import redis_client
 from store.keys import Keyspace
 from store.pool import EgressPool, PoolPolicy
@@ -226,6 +227,87 @@ def webhook_figure(lab: Lab, rate: int = 500, seconds: float = 8.0) -> dict:
             "webhook_rate": round(result["per_second"])}
 
 
+def ahead_figures(lab: Lab, rate: int = 500, rounds: int = 5, load_s: float = 15.0, slots: int = 20,
+                  hop_ms: float = 100.0, cooldown_s: float = 0.5) -> dict:
+    """Clicks answered from buckets: their rate and p99 next to the bare redirect app, then the hit rate and the
+    waste of the filler at 50 % and 90 % of the pool's measured trace capacity."""
+    figures = _from_buckets(lab, rate, rounds)
+    capacity, gateway = _trace_capacity(lab, slots, hop_ms, cooldown_s)
+    figures["ahead_capacity_per_s"] = round(capacity, 1)
+    for share in (50, 90):
+        figures.update(_filler_under_load(lab, gateway.url, capacity * share / 100, load_s, share))
+    return figures
+
+
+def _from_buckets(lab: Lab, rate: int, rounds: int, clicks: int = 1000) -> dict:
+    """`clicks` clicks answered from a bucket filled beforehand with as many copies of a real trace (each copy a
+    trace of its own), against as many requests to the bare redirect app: closed loop (50 connections), then open
+    loop at `rate` per second for the p99. Nothing refills the bucket while a round runs (the filler may lease
+    nothing), so only answering is measured."""
+    base = lab.chain_server().url
+    lab.offer("ahead-fast", tracking_url=chain(base, ["302"], f"{base}/land?clickid=a"), click_mode="ahead",
+              ahead_depth=clicks, ahead_max_age_s=3600)
+    offer = lab.services.stores.offers.get("ahead-fast")
+    result = trace(offer.tracking_url, None, TraceOptions(allow_private=True))
+    assert result.ok, result
+    bare = lab.double("bare")
+    gateway = lab.gateway(workers=1, ahead__reserve_ready=10_000)
+    header = ("--header", f"User-Agent: {BROWSER['User-Agent']}")
+
+    def hammer(base_url: str, *load: str) -> dict:
+        if base_url == gateway.url:
+            for _ in range(clicks):
+                lab.services.ahead.put(offer, offer.country, uuid.uuid4(), result)
+        done = lab.hammer(f"{base_url}/c/ahead-fast?gclid=g{{n}}", *load, *header)
+        assert set(done["statuses"]) == {"302"}, done
+        return done
+
+    closed = ("--concurrency", "50", "--seconds", "60", "--requests", str(clicks))
+    opened = ("--rate", str(rate), "--seconds", str(clicks / rate))
+    hammer(gateway.url, *closed)
+    ahead_rates, bare_rates = side_by_side(lambda: hammer(gateway.url, *closed)["per_second"],
+                                           lambda: hammer(bare.url, *closed)["per_second"], rounds)
+    ahead_p99, bare_p99 = side_by_side(lambda: hammer(gateway.url, *opened)["p99_ms"],
+                                       lambda: hammer(bare.url, *opened)["p99_ms"], rounds)
+    counts = lab.services.ahead.status(offer)["counts"]
+    assert counts["misses"] == 0, f"a click found the bucket empty: {counts}"
+    return {"ahead_click_ratio": ratio(ahead_rates, bare_rates), "ahead_clicks_per_s": round(median(ahead_rates)),
+            "bare_redirect_per_s": round(median(bare_rates)), "ahead_click_p99_vs_bare": ratio(ahead_p99, bare_p99),
+            "ahead_click_p99_ms": median(ahead_p99), "bare_redirect_p99_ms": median(bare_p99), "ahead_rate": rate}
+
+
+def _trace_capacity(lab: Lab, slots: int, hop_ms: float, cooldown_s: float) -> tuple[float, ServiceProcess]:
+    """Traced clicks per second that `slots` slots sustain on a 2-hop chain at `hop_ms` per hop with `cooldown_s`
+    of rest after each trace: inline clicks from twice as many connections as slots, for 4 s; and the gateway."""
+    lab.services.slots.provision(PROVIDER, {"de": slots})
+    base = lab.chain_server(hop_ms).url
+    tracking = chain(base, ["302"], f"{base}/land?clickid=c")
+    lab.offer("ahead-capacity", tracking_url=tracking, country="de", wait_ms=30_000)
+    lab.offer("ahead-load", tracking_url=tracking, country="de", wait_ms=30_000, click_mode="ahead",
+              ahead_depth=max(5, slots), ahead_max_age_s=60)
+    gateway = lab.gateway(workers=1, pool__cooldown_s=cooldown_s)
+    done = lab.hammer(f"{gateway.url}/c/ahead-capacity?gclid=g{{n}}", "--concurrency", str(2 * slots),
+                      "--seconds", "4", "--header", f"User-Agent: {BROWSER['User-Agent']}")
+    return done["statuses"].get("302", 0) / done["seconds"], gateway
+
+
+def _filler_under_load(lab: Lab, gateway_url: str, rate: float, seconds: float, share: int) -> dict:
+    """Clicks on an `ahead` offer at `rate` per second for `seconds` (after as long a warm-up at the first
+    share): the share answered from the bucket, and the share of traces made ahead that expired unused."""
+    offer = lab.services.stores.offers.get("ahead-load")
+    url = f"{gateway_url}/c/ahead-load?gclid=g{{n}}"
+    load = ("--rate", f"{rate:.2f}", "--seconds", str(seconds), "--header", f"User-Agent: {BROWSER['User-Agent']}")
+    if share == 50:
+        lab.hammer(url, *load)
+    before = lab.services.ahead.status(offer)["counts"]
+    lab.hammer(url, *load)
+    after = lab.services.ahead.status(offer)["counts"]
+    delta = {name: after[name] - before[name] for name in after}
+    return {f"ahead_hit_rate_{share}": round(delta["hits"] / max(1, delta["hits"] + delta["misses"]), 3),
+            f"ahead_waste_{share}": round(delta["expired"] / max(1, delta["made"]), 3),
+            f"ahead_clicks_{share}": delta["hits"] + delta["misses"]}
+
+
 LINES = {
     "fast_path": "fast_path_ratio {fast_path_ratio} ({fast_path_per_s} vs {bare_redirect_per_s} req/s of a bare "
                  "Bottle+gevent redirect; goal >= 0.6); workers_scaling {workers_scaling} (2 workers "
@@ -238,12 +320,18 @@ LINES = {
             "PING pairs/s; goal >= 0.8)",
     "webhooks": "webhook_ack_p99_ms {webhook_ack_p99_ms} at {webhook_rate} postbacks/s, p50 {webhook_ack_p50_ms} "
                 "ms (goal <= 20)",
+    "ahead": "ahead_click_ratio {ahead_click_ratio} ({ahead_clicks_per_s} clicks/s from buckets vs "
+             "{bare_redirect_per_s} req/s of the bare redirect; goal >= 0.6); ahead_click_p99_vs_bare "
+             "{ahead_click_p99_vs_bare} at {ahead_rate}/s (p99 {ahead_click_p99_ms} vs {bare_redirect_p99_ms} ms; goal "
+             "<= 1.5); at 50 % of {ahead_capacity_per_s} traces/s: ahead_hit_rate {ahead_hit_rate_50} (goal >= 0.99), "
+             "ahead_waste {ahead_waste_50}; at 90 %: ahead_hit_rate {ahead_hit_rate_90} (goal >= 0.9), ahead_waste "
+             "{ahead_waste_90} (goal <= 0.05)",
     "trace": "tracer {tracer_cpu_ms_per_hop} CPU ms/hop vs requests.get {requests_cpu_ms_per_hop} CPU ms/hop on "
              "the same 3xx chain: trace_cpu_ratio {trace_cpu_ratio} (goal <= 1.0)",
 }
 FIGURES: dict[str, Callable[..., dict]] = {
     "fast_path": fast_path_figures, "overlap": overlap_figures, "traced": traced_figure, "pool": pool_figure,
-    "webhooks": webhook_figure, "trace": trace_figure,
+    "webhooks": webhook_figure, "trace": trace_figure, "ahead": ahead_figures,
 }
 DEFAULT = ("fast_path", "overlap", "traced", "pool", "webhooks")
 

@@ -54,7 +54,7 @@ def prepare(services: Services, chains: ChainServer, trackier: FakeTrackier) -> 
     services.slots.provision("demo", {"us": SLOTS})
     upsert_offer(services, "demo", {
         "name": "Demo offer", "country": "us", "wait_ms": 5000, "enabled": True,
-        "tracking_url": f"{chains.url()}/demo/start?gclid={{gclid}}&utm_source={{utm_source}}",
+        "tracking_url": f"{chains.url()}/demo/start?aff=demo",  # gclid and utm_* pass through
         "fallback_url": f"{chains.url()}/land?fallback=1"})
     upsert_offer(services, "demo-trackier", {
         "name": "Demo Trackier offer", "country": "us", "update_interval_s": 0,

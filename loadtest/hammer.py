@@ -3,11 +3,13 @@
 It speaks just enough HTTP/1.1 over raw sockets (request line, headers, Content-Length or chunked body) that
 the client costs far less than the server it measures. Three modes:
 
-- closed loop: `concurrency` keep-alive connections, each sending its next request when the last answer came;
+- closed loop: `concurrency` keep-alive connections, each sending its next request when the last answer came
+  (at most `--requests` in all);
 - open loop: requests started at a fixed `rate` per second whatever the answers do (latency under load);
 - burst: `burst` requests started at the same moment, one connection each (fully overlapping clicks).
 
-Every mode stops by itself: after `seconds`, or when the burst is answered (bounded by `timeout`).
+Every mode stops by itself: after `seconds` (or `--requests`), or when the burst is answered (bounded by
+`timeout`).
 """
 
 from __future__ import annotations
@@ -114,7 +116,10 @@ class Hammer:
         self.counter = itertools.count()
 
     def _one(self, conn: Connection | None) -> Connection | None:
-        url = self.urls(next(self.counter))
+        return self._send(conn, next(self.counter))
+
+    def _send(self, conn: Connection | None, n: int) -> Connection | None:
+        url = self.urls(n)
         parts = urlsplit(url)
         started = time.perf_counter()
         try:
@@ -130,13 +135,17 @@ class Hammer:
         self.tally.statuses[status] += 1
         return conn
 
-    def closed_loop(self, concurrency: int, seconds: float) -> dict:
+    def closed_loop(self, concurrency: int, seconds: float, limit: int | None = None) -> dict:
+        """`concurrency` connections for `seconds`, or until `limit` requests were sent."""
         deadline = time.perf_counter() + seconds
 
         def user() -> None:
             conn = None
             while time.perf_counter() < deadline:
-                conn = self._one(conn)
+                n = next(self.counter)
+                if limit is not None and n >= limit:
+                    break
+                conn = self._send(conn, n)
 
         return self._timed(lambda: gevent.joinall([gevent.spawn(user) for _ in range(concurrency)]))
 

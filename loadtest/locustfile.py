@@ -190,4 +190,12 @@ class AheadClicks(GatewayUser):
     @task
     def arrival(self) -> None:
         together = PLAN.burst if random.randrange(PLAN.burst_every) == 0 else 1
-        gevent.joinall([gevent.spawn(self.click) for _ in range(together)])
+        if together == 1:
+            self.click()
+            return
+        clicks = [gevent.spawn(self.click) for _ in range(together)]
+        try:
+            gevent.joinall(clicks)
+        except gevent.GreenletExit:  # the user is being stopped: its clicks in flight still end and count
+            gevent.joinall(clicks)
+            raise

@@ -9,10 +9,12 @@ depth; entries past their age are dropped (and counted) whenever a bucket is loo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import redis
 
+from store.batching import GroupCommit
 from store.keys import Keyspace
 from store.redis_client import available, register_script
 
@@ -50,6 +52,7 @@ class Buckets:
         self._pop = register_script(client, "ahead_pop")
         self._look = register_script(client, "ahead_look")
         self._hold = register_script(client, "hold")
+        self._takers: dict[tuple, GroupCommit] = {}
 
     def bucket_key(self, offer_id: str, country: str) -> str:
         return self.keys.tagged(f"ahead:{offer_id}", "bucket", country)
@@ -67,10 +70,25 @@ class Buckets:
         return int(size), int(dropped)
 
     def take(self, offer_id: str, country: str, max_age_ms: int, use: str = "hits") -> Taken:
-        """The oldest entry younger than `max_age_ms`, removed for this one caller (`use`: hits or feed)."""
+        """The oldest entry younger than `max_age_ms`, removed for this one caller (`use`: hits or feed). Callers
+        taking from one bucket at the same moment share one round trip; each still gets an entry of its own."""
+        key = (offer_id, country, max_age_ms, use)
+        taker = self._takers.get(key)
+        if taker is None:
+            taker = self._takers[key] = GroupCommit(partial(self._take_many, *key))
+        return taker.submit(None)
+
+    def _take_many(self, offer_id: str, country: str, max_age_ms: int, use: str, callers: list) -> list[Taken]:
         keys = [self.bucket_key(offer_id, country), self.stats_key(offer_id)]
-        entry, traced_at, now, expired = available(lambda: self._pop(keys=keys, args=[max_age_ms, use]))
-        return Taken(entry or None, int(traced_at), int(now), int(expired))
+        now, expired, *flat = available(lambda: self._pop(keys=keys, args=[max_age_ms, use, len(callers)]))
+        taken = [Taken(flat[i], int(flat[i + 1]), int(now), 0) for i in range(0, len(flat), 2)]
+        taken += [Taken(None, 0, int(now), 0)] * (len(callers) - len(taken))
+        taken[0] = replace(taken[0], expired=int(expired))  # counted once
+        return taken
+
+    def close(self) -> None:
+        for taker in self._takers.values():
+            taker.stop()
 
     def look(self, offer_id: str, country: str, max_age_ms: int) -> Look:
         """The bucket after dropping (and counting) the entries past `max_age_ms`."""

@@ -132,6 +132,7 @@ class Stores:
         process to leave)."""
         for commit in (self.event_log, self.event_finisher, self.pair_decisions):
             commit.stop()
+        self.buckets.close()
         self.pool.notices.stop()
         self.db.close()
         self.redis.close()

@@ -30,8 +30,10 @@ def ahead_offer(gw, chains, slug: str = "shop", mode: str = "ahead", **fields) -
                           "tracking_url": f"{chains.url()}/demo/start?aff=7", **fields})
 
 
-def fill(gw, slug: str = "shop") -> int:
-    """Let the filler see demand (one recorded click) and run one tick to the end of its traces."""
+def fill(gw, wanted: int = 1, slug: str = "shop") -> int:
+    """Let the filler see demand (one recorded click), want `wanted` traces (the demand rule has a test of its own)
+    and run one tick to the end of its traces."""
+    gw.rt.filler.wanted = lambda offer, demand: wanted
     if not gw.rt.records.queue and not gw.rt.click_stats.minutes(str(gw.rt.offers.get(slug).id), 1)[0]["counts"]:
         gw.click(slug, {"gclid": "warm-up"})
     assert gw.rt.records.flush(10)
@@ -52,9 +54,7 @@ def test_an_ahead_click_takes_a_fresh_trace_no_other_click_got(make_gateway, cha
     clicks get the same trace."""
     gw = make_gateway(slots=10, ahead__depth=4)
     ahead_offer(gw, chains)
-    assert fill(gw) == 1  # one click a while: one trace wanted
-    gw.rt.filler.wanted = lambda offer, demand: 4  # a busier offer
-    assert fill(gw) == 3
+    assert fill(gw, wanted=4) == 4
     made = {r["id"] for r in records_of(gw) if r["source"] == "ahead" and r["outcome"] == "traced"}
     assert len(made) == 4
     answers = [gw.click("shop", {"gclid": f"G{n}", "utm_source": "ads"}) for n in range(4)]
@@ -127,8 +127,7 @@ def test_two_processes_never_hand_one_trace_to_two_clicks(make_gateway, chains):
     all different; the other thirty are traced inline."""
     one = make_gateway(slots=40, ahead__depth=10, webhooks__lease_wait_ms=100)
     ahead_offer(one, chains)
-    one.rt.filler.wanted = lambda offer, demand: 10
-    fill(one)
+    fill(one, wanted=10)
     two = make_gateway(slots=1)
     start = gevent.event.Event()
 
@@ -148,7 +147,7 @@ def test_two_processes_never_hand_one_trace_to_two_clicks(make_gateway, chains):
 def test_the_filler_fills_one_bucket_per_cluster_and_follows_demand(make_gateway, chains):
     """Two processes' fillers: only the one holding the bucket traces. An offer without clicks for idle_s is not
     traced; the depth wanted follows the click rate and the age limit."""
-    one = make_gateway(slots=10)
+    one = make_gateway(slots=10, ahead__max_age_s=30)
     two = make_gateway(slots=1)
     ahead_offer(one, chains)
     offer = one.rt.offers.get("shop")
@@ -157,12 +156,34 @@ def test_the_filler_fills_one_bucket_per_cluster_and_follows_demand(make_gateway
     assert one.rt.records.flush(10)
     assert one.rt.filler.tick() == 1 and two.rt.filler.tick() == 0
     one.rt.services.background.join(timeout=30)
-    assert one.rt.records.flush(10) and one.rt.filler.demand(offer).clicks_per_s == 1 / 300  # its own trace is no click
+    assert one.rt.records.flush(10)
+    assert 1 / 120 < one.rt.filler.demand(offer).clicks_per_s <= 1 / 60  # its own trace is no click
     filler = one.rt.filler
     assert filler.wanted(offer, Demand(0.0, idle=True)) == 0
     assert filler.wanted(offer, Demand(0.001, idle=False)) == 1
-    assert filler.wanted(offer, Demand(0.01, idle=False)) == 3  # 0.01/s x 300 s x 0.8
+    assert filler.wanted(offer, Demand(0.01, idle=False)) == 1
+    assert filler.wanted(offer, Demand(0.1, idle=False)) == 3  # 0.1/s x 30 s x 0.8
     assert filler.wanted(offer, Demand(10.0, idle=False)) == 5  # at most the depth
+
+
+def test_a_click_that_takes_a_trace_wakes_its_processs_filler(make_gateway, chains):
+    """The filler looks again as soon as a click of its process took a trace, not at its next tick (60 s here)."""
+    gw = make_gateway(slots=4, ahead__tick_s=60)
+    ahead_offer(gw, chains)
+    filler = gw.rt.filler
+    fill(gw, wanted=2)
+    ticked, tick = gevent.event.Event(), filler.tick
+    filler.tick = lambda: (started := tick(), ticked.set(), started)[2]
+    filler.start()
+    try:
+        assert ticked.wait(10)  # the tick at start: the bucket is full
+        ticked.clear()
+        assert gw.click("shop", {"gclid": "G"}).status_code == 302
+        assert ticked.wait(10), "the take did not wake the filler"
+    finally:
+        filler.stop()
+    gw.rt.services.background.join(timeout=30)
+    assert gw.rt.ahead.status(gw.rt.offers.get("shop"))["buckets"][0]["entries"] == 2
 
 
 def test_traces_past_their_age_are_never_handed_out(runtime):
@@ -210,8 +231,7 @@ def test_the_ads_script_runs_against_a_google_ads_double(make_gateway, chains, t
     gw = make_gateway(slots=6)
     ahead_offer(gw, chains)
     gw.rt.services.feed.rotate_token("shop")
-    gw.rt.filler.wanted = lambda offer, demand: 3
-    fill(gw)
+    fill(gw, wanted=3)
     args = ["ads-script", "shop", "--label", "gw shop", "--base-url", gw.url] + (["--dry-run"] if dry_run else [])
     made = run_gateway(*args, env=cli_env(gw.rt.settings, tmp_path))
     assert made.returncode == 0, made.stderr

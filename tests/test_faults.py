@@ -174,7 +174,7 @@ def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):
     restart every slot is back within one maintenance tick of its lease deadline, none stuck, and the
     postbacks are processed."""
     def prepare(rt: Process) -> None:
-        rt.catalog.create(shop(chains, slug="hold", wait_ms=100, tracking_url=f"{chains.url()}/hang?s=60"))
+        rt.catalog.create(shop(chains, slug="hold", wait_ms=1000, tracking_url=f"{chains.url()}/hang?s=60"))
         rt.catalog.create(shop(chains, final_url="https://shop.example/"))
         rt.campaign_pairs.create("shop", 3)
 

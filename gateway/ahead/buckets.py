@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.config import AheadSettings
@@ -20,26 +21,29 @@ AHEAD_MODES = ("ahead", "ahead_only")
 
 @dataclass(frozen=True)
 class AheadTrace:
-    """What a click needs of a finished trace: where it ended and what the chain handed out on the way."""
+    """What a click needs of a finished trace: where it ended, what the chain handed out on the way, and the final
+    URL's parameters (its record's `params`, parsed once when the trace ended rather than at every click)."""
 
     trace_id: uuid.UUID
     final_url: str
     chain: list[tuple[str, str]]
     egress_id: str | None
+    params: list[list[str]]
 
     def dump(self) -> str:
         return json.dumps({"id": str(self.trace_id), "final_url": self.final_url, "chain": self.chain,
-                           "egress": self.egress_id}, separators=(",", ":"))
+                           "egress": self.egress_id, "params": self.params}, separators=(",", ":"))
 
     @classmethod
     def load(cls, text: str) -> AheadTrace:
         data = json.loads(text)
-        return cls(uuid.UUID(data["id"]), data["final_url"], [tuple(pair) for pair in data["chain"]], data["egress"])
+        return cls(uuid.UUID(data["id"]), data["final_url"], [tuple(pair) for pair in data["chain"]], data["egress"],
+                   data["params"])
 
     @classmethod
     def of(cls, trace_id: uuid.UUID, result: TraceResult) -> AheadTrace:
         return cls(trace_id, result.final_url, params.chain_params([hop.url for hop in result.hops]),
-                   result.egress_id)
+                   result.egress_id, [list(pair) for pair in result.params])
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class AheadBuckets:
         self.buckets = buckets
         self.metrics = metrics
         self.defaults = defaults
+        self.listeners: list[Callable[[Offer], object]] = []  # told of every trace taken (the filler looks again)
 
     def depth(self, offer: Offer) -> int:
         return offer.ahead_depth or self.defaults.depth
@@ -72,6 +77,8 @@ class AheadBuckets:
             self._count_expired(offer, country, taken.expired)
             if taken.entry:
                 self.metrics.ahead_handed.labels(offer.slug, "click" if use == "hits" else use).inc()
+                for listener in self.listeners:
+                    listener(offer)
                 return Handed(AheadTrace.load(taken.entry), taken.age_ms, taken.traced_at_ms, country)
         self.metrics.ahead_misses.labels(offer.slug).inc()
         return None

@@ -1,6 +1,7 @@
 """The filler: keeps the bucket of every offer that answers ahead at the depth its clicks need.
 
-A greenlet in every process wakes each `[ahead] tick_s`. For each enabled offer in `ahead`/`ahead_only` mode it
+A greenlet in every process wakes each `[ahead] tick_s`, and at once (at most every 50 ms) when a click of its own
+process took a trace. For each enabled offer in `ahead`/`ahead_only` mode it
 holds the bucket of the offer's country cluster-wide (one filler per bucket, however many processes), reads the
 offer's recent click rate from the per-minute counters, and starts as many traces as the bucket lacks:
 
@@ -8,8 +9,8 @@ offer's recent click rate from the per-minute counters, and starts as many trace
 
 so a burst is refilled as fast as the pool allows, a slow offer keeps no more than it will use before the traces
 age out, and an offer without clicks for `[ahead] idle_s` is not traced at all (proxy traffic costs money). Its
-traces take the same path as clicks (lease, trace, release, record with source `ahead`), but a lease only while
-more than `[ahead] reserve_ready` slots of the country are ready, and never by waiting: inline clicks come first.
+traces take the same path as clicks (lease, trace, release, record with source `ahead`), but a lease only while more
+than `[ahead] reserve_ready` slots of the country are ready, and never by waiting: inline clicks come first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import gevent
+import gevent.event
 import gevent.pool
 
 from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 OFFERS_REFRESH_S = 10.0
 NOT_CLICKS = frozenset({"fallback_bot", "beacon", "traced", "failed"})  # bots, beacons, traces made for no click
 FILL_FACTOR = 0.8
+MIN_TICK_GAP_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Filler:
         self.greenlet: gevent.Greenlet | None = None
         self._offers: list[Offer] = []
         self._offers_at = -OFFERS_REFRESH_S
+        self._poked = gevent.event.Event()
 
     def start(self) -> None:
         self.greenlet = gevent.spawn(self._loop)
@@ -82,11 +86,17 @@ class Filler:
 
     def _loop(self) -> None:
         while True:
+            self._poked.clear()
             try:
                 self.tick()
             except StoreError as exc:
                 log.warning("ahead filler skipped a tick: %s", exc)
-            gevent.sleep(self.settings.tick_s)
+            gevent.sleep(MIN_TICK_GAP_S)
+            self._poked.wait(self.settings.tick_s)
+
+    def poke(self, *_: object) -> None:
+        """A trace was taken here: look again now rather than at the next tick (at most every MIN_TICK_GAP_S)."""
+        self._poked.set()
 
     def tick(self) -> int:
         """One look at every bucket this process may fill; how many traces it started."""
@@ -117,13 +127,15 @@ class Filler:
         return started
 
     def demand(self, offer: Offer) -> Demand:
-        """The offer's clicks per second over `[ahead] demand_window_s`, and whether none came for `idle_s`."""
-        minutes = max(math.ceil(self.settings.demand_window_s / 60), math.ceil(self.settings.idle_s / 60))
-        rows = self.click_stats.minutes(str(offer.id), minutes)
+        """The offer's clicks per second, and whether none came for `[ahead] idle_s`. The rate is the higher of the
+        average over `demand_window_s` and that of the last minute and this one so far: a burst is seen within
+        seconds, and a quiet minute does not empty the bucket of an offer that clicks on average."""
+        window, idle = math.ceil(self.settings.demand_window_s / 60), math.ceil(self.settings.idle_s / 60)
+        rows = self.click_stats.minutes(str(offer.id), max(window, idle) + 1)
         counts = [sum(n for outcome, n in row["counts"].items() if outcome not in NOT_CLICKS) for row in rows]
-        window = counts[-math.ceil(self.settings.demand_window_s / 60):]
-        recent = counts[-math.ceil(self.settings.idle_s / 60):]
-        return Demand(sum(window) / (len(window) * 60), not any(recent))
+        into_minute = time.time() % 60
+        rate = max(sum(counts[-window - 1:]) / (window * 60 + into_minute), sum(counts[-2:]) / (60 + into_minute))
+        return Demand(rate, not any(counts[-idle - 1:]))
 
     def wanted(self, offer: Offer, demand: Demand) -> int:
         if demand.idle:

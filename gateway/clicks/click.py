@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed
 from gateway.config import ClickSettings
 from gateway.metrics import Metrics
-from gateway.tracing import params, urls
+from gateway.tracing import params
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.runner import TraceRunner
 from gateway.tracing.tracer import TraceResult
@@ -144,7 +144,7 @@ class ClickHandler:
         trace = handed.trace
         record.final_url, record.egress_id = trace.final_url, trace.egress_id
         record.ahead_trace_id, record.ahead_age_ms = trace.trace_id, handed.age_ms
-        record.params = [list(pair) for pair in urls.query_params(trace.final_url)]
+        record.params = trace.params
         location = safe_location(params.landing(trace.final_url, trace.chain, offer.param_policy, click.inbound))
         return self._untraced(record, started, 302, location, "final_ahead")
 

@@ -186,6 +186,7 @@ def build(settings: Settings, stores: Stores) -> Services:
     slots = Slots(stores.inventory, stores.pool, directory, settings.providers)
     filler = Filler(FillerStores(stores.offers, stores.click_stats, stores.pool, stores.buckets), ahead, runner,
                     metrics, settings.ahead, identity, background)
+    ahead.listeners.append(filler.poke)
     offer_cache.listeners.append(filler.changed)
     census = Census(stores.pool, stores.inventory, metrics, settings.pool.alert_utilization)
     return Services(

@@ -1,18 +1,27 @@
--- Take the oldest trace of an offer's bucket that is not past its age, for exactly one use: the entries past their
--- age are dropped first, and the one taken leaves the bucket in the same call, so no two callers ever get it.
+-- Take the oldest traces of an offer's bucket that are not past their age, one for each of COUNT callers: the
+-- entries past their age are dropped first, and those taken leave the bucket in the same call, so no two callers
+-- ever get the same one. A caller left without one is a miss.
 -- KEYS[1] the bucket zset, KEYS[2] the offer's stats hash (same {ahead:OFFER} tag)
--- ARGV[1] max age ms, ARGV[2] the stats field counting a hit ('hits' or 'feed')
--- returns {entry, traced_at_ms, now_ms, expired} or {false, 0, now_ms, expired} when the bucket is empty (a miss)
+-- ARGV[1] max age ms, ARGV[2] the stats field counting a hit ('hits' or 'feed'), ARGV[3] COUNT
+-- returns {now_ms, expired, entry, traced_at_ms, entry, traced_at_ms, ...} (at most COUNT entries, oldest first)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
 if expired > 0 then
   redis.call('HINCRBY', KEYS[2], 'expired', expired)
 end
-local taken = redis.call('ZPOPMIN', KEYS[1], 1)
-if #taken == 0 then
-  redis.call('HINCRBY', KEYS[2], 'misses', 1)
-  return {false, 0, now, expired}
+local count = tonumber(ARGV[3])
+local taken = redis.call('ZPOPMIN', KEYS[1], count)
+local got = #taken / 2
+if got > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], got)
 end
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return {taken[1], tonumber(taken[2]), now, expired}
+if got < count then
+  redis.call('HINCRBY', KEYS[2], 'misses', count - got)
+end
+local reply = {now, expired}
+for i = 1, #taken, 2 do
+  reply[#reply + 1] = taken[i]
+  reply[#reply + 1] = tonumber(taken[i + 1])
+end
+return reply
