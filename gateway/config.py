@@ -257,6 +257,9 @@ class AheadSettings:
 @dataclass(frozen=True)
 class AdminSettings:
     token: Secret = NO_SECRET
+    viewer_token: Secret = NO_SECRET
+    session_ttl_s: int = setting(28_800, between(300, 30 * 86_400))
+    sign_ins_per_minute: int = setting(10, between(1, 10_000))
 
 
 @dataclass(frozen=True)

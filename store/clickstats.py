@@ -47,14 +47,25 @@ class ClickStats:
 
     def minutes(self, offer_id: str, minutes: int, now: datetime | None = None) -> list[dict]:
         """Outcome counts of the last `minutes` minutes (oldest first), empty minutes included."""
+        return self.summed([offer_id], minutes, now)
+
+    def summed(self, offer_ids: list[str], minutes: int, now: datetime | None = None) -> list[dict]:
+        """Outcome counts of the last `minutes` minutes of all these offers together (oldest first), in one round
+        trip."""
         now = now or datetime.now(UTC)
         stamps = [self.minute(now - timedelta(minutes=n)) for n in reversed(range(minutes))]
         pipe = self.client.pipeline(transaction=False)
         for stamp in stamps:
-            pipe.hgetall(self.counter_key(offer_id, stamp))
-        rows = available(pipe.execute)
-        return [{"minute": f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:]}Z",
-                 "counts": {k: int(v) for k, v in row.items()}} for s, row in zip(stamps, rows, strict=True)]
+            for offer_id in offer_ids:
+                pipe.hgetall(self.counter_key(offer_id, stamp))
+        rows = iter(available(pipe.execute))
+        summed = []
+        for s in stamps:
+            counts: Counter = Counter()
+            for _ in offer_ids:
+                counts.update({k: int(v) for k, v in next(rows).items()})
+            summed.append({"minute": f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:]}Z", "counts": dict(counts)})
+        return summed
 
     def recent(self, count: int) -> list[tuple[str, dict]]:
         """The newest `count` stream entries, newest first."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -153,6 +153,11 @@ class WebhookEvents:
             rows = conn.execute(Q["events_stale"], {"pending_s": pending_s, "processing_s": processing_s,
                                                     "limit": limit}).fetchall()
         return [row[0] for row in rows]
+
+    def per_hour(self, since: datetime) -> list[dict]:
+        """Postbacks received per hour since `since`, and how many of them updated their pair."""
+        with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(Q["events_per_hour"], {"since": since}).fetchall()
 
     def by_status(self, offer_id: uuid.UUID | None = None) -> dict[str, int]:
         with translated_errors(), self.db.connection() as conn:

@@ -71,6 +71,9 @@ VALUES (%(taken_at)s, %(country)s, %(total)s, %(ready)s, %(leased)s, %(cooling)s
         %(disabled)s, %(utilization)s, %(leases)s, %(lease_waits)s, %(no_egress)s)
 ON CONFLICT DO NOTHING;
 
+-- name: snapshots_since
+SELECT taken_at, country, utilization FROM pool_snapshots WHERE taken_at >= %(since)s ORDER BY taken_at, country;
+
 -- name: snapshot_latest
 SELECT taken_at, country, total, ready, leased, cooling, quarantined, disabled, utilization, leases,
        lease_waits, no_egress
@@ -124,8 +127,22 @@ SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.e
        t.ahead_age_ms
 FROM traces t LEFT JOIN offers o ON o.id = t.offer_id
 WHERE (%(offer_id)s::uuid IS NULL OR t.offer_id = %(offer_id)s::uuid)
+  AND (%(outcome)s::text IS NULL OR t.outcome = %(outcome)s::text)
+  AND (%(egress_id)s::text IS NULL OR t.egress_id = %(egress_id)s::text)
 ORDER BY t.created_at DESC, t.id
 LIMIT %(limit)s;
+
+-- name: trace_get
+SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.egress_id, t.inbound,
+       t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms, t.ahead_trace_id,
+       t.ahead_age_ms
+FROM traces t LEFT JOIN offers o ON o.id = t.offer_id
+WHERE t.id = %(id)s;
+
+-- name: traces_outcomes_since
+SELECT offer_id, outcome, count(*) FROM traces
+WHERE created_at >= %(since)s AND source = 'click'
+GROUP BY offer_id, outcome;
 
 -- name: traces_by_outcome
 SELECT outcome, count(*) FROM traces
@@ -237,6 +254,12 @@ UPDATE webhook_events SET status = 'failed', processed_at = now(),
     error = coalesce(error, 'gave up after ' || attempts || ' attempts')
 WHERE status IN ('pending', 'processing') AND attempts >= %(max_attempts)s
   AND received_at < now() - make_interval(secs => %(pending_s)s);
+
+-- name: events_per_hour
+SELECT date_trunc('hour', received_at) AS hour, count(*) AS postbacks,
+       count(*) FILTER (WHERE status = 'updated') AS updates
+FROM webhook_events WHERE received_at >= %(since)s
+GROUP BY 1 ORDER BY 1;
 
 -- name: events_by_status
 SELECT status, count(*) FROM webhook_events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -18,6 +19,11 @@ class Snapshots:
     def write(self, rows: Iterable[dict]) -> None:
         with translated_errors(), self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany(Q["snapshot_insert"], list(rows))
+
+    def since(self, since: datetime) -> list[dict]:
+        """(taken_at, country, utilization) of every snapshot since `since`, oldest first."""
+        with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(Q["snapshots_since"], {"since": since}).fetchall()
 
     def latest(self) -> list[dict]:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -19,6 +19,7 @@ from store.batching import GroupCommit
 from store.buckets import Buckets
 from store.calls import TrackierCalls
 from store.clickstats import ClickStats
+from store.console import ConsoleJobs, ConsoleSessions
 from store.embedded import EmbeddedStores
 from store.errors import StoreError
 from store.inventory import Inventory
@@ -84,6 +85,8 @@ class Stores:
     limiter: RateLimiter
     locks: IntervalLocks
     buckets: Buckets
+    sessions: ConsoleSessions
+    jobs: ConsoleJobs
     redis_url: str = ""
     postgres_url: str = ""
     event_log: GroupCommit = field(init=False)
@@ -125,7 +128,8 @@ class Stores:
             pool=EgressPool(client, keys, options.pool_policy),
             click_stats=ClickStats(client, keys, options.counter_ttl_s, options.stream_maxlen),
             pair_guards=PairGuards(client, keys, options.pair_lock_ms, options.duplicate_window_s),
-            limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), buckets=Buckets(client, keys))
+            limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), buckets=Buckets(client, keys),
+            sessions=ConsoleSessions(client, keys), jobs=ConsoleJobs(client, keys))
 
     def close(self) -> None:
         """Stop the group commits, close the clients, then leave the embedded servers (stopped by the last

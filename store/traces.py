@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from store.database import translated_errors
+from store.errors import NotFound
 from store.queries import QUERIES as Q
 
 COLUMNS = ("id", "created_at", "source", "offer_id", "webhook_event_id", "egress_id", "outcome", "error",
@@ -29,9 +31,29 @@ class Traces:
             for row in rows:
                 copy.write_row([Jsonb(row[c]) if c in JSON_COLUMNS else row[c] for c in COLUMNS])
 
-    def recent(self, offer_id: uuid.UUID | None = None, limit: int = 50) -> list[dict]:
+    def recent(self, offer_id: uuid.UUID | None = None, limit: int = 50, outcome: str | None = None,
+               egress_id: str | None = None) -> list[dict]:
+        """The newest records, of one offer, outcome and slot or of all."""
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(Q["traces_recent"], {"offer_id": offer_id, "limit": limit}).fetchall()
+            return cur.execute(Q["traces_recent"], {"offer_id": offer_id, "limit": limit, "outcome": outcome,
+                                                    "egress_id": egress_id}).fetchall()
+
+    def get(self, trace_id: uuid.UUID) -> dict:
+        """One record; NotFound when there is none."""
+        with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["trace_get"], {"id": trace_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no trace {trace_id}")
+        return row
+
+    def outcomes_since(self, since: datetime) -> dict[uuid.UUID, dict[str, int]]:
+        """Per offer, its clicks' outcomes since `since`."""
+        with translated_errors(), self.db.connection() as conn:
+            rows = conn.execute(Q["traces_outcomes_since"], {"since": since}).fetchall()
+        counts: dict[uuid.UUID, dict[str, int]] = {}
+        for offer_id, outcome, count in rows:
+            counts.setdefault(offer_id, {})[outcome] = count
+        return counts
 
     def ahead_uses(self, offer_id: uuid.UUID) -> dict[str, int]:
         """The offer's clicks answered from traces made ahead: how many, how many traces they used (one each, unless

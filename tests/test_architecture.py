@@ -21,7 +21,8 @@ WINGS = {
     "clicks": {"ahead", "tracing", "egress"},
     "postbacks": {"clicks", "ahead", "tracing", "egress"},
     "routes": {"clicks", "postbacks", "ahead", "tracing", "egress"},
-    "process": {"clicks", "postbacks", "ahead", "tracing", "egress", "routes"},
+    "console": {"clicks", "postbacks", "ahead", "tracing", "egress", "routes"},
+    "process": {"clicks", "postbacks", "ahead", "tracing", "egress", "routes", "console"},
     "cli": {"clicks", "postbacks", "ahead", "tracing", "egress", "process"},
 }
 

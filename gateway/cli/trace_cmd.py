@@ -28,13 +28,9 @@ def run_trace(settings: Settings, args: argparse.Namespace, opts: tracer.TraceOp
         return tracer.trace(args.url, tracer.ProxyRoute("cli-proxy", args.proxy), opts)
     if not (args.egress or args.country):
         return tracer.trace(args.url, None, opts)
+    country = normalize(args.country, "--country") if args.country else None
     with Services.open(settings) as services:
-        holder = f"{services.identity}:cli"
-        if args.egress:
-            leased = services.leases.lease_named(args.egress, holder)
-        else:
-            leased = services.leases.lease([normalize(args.country, "--country")], 5000, holder)
-        return services.runner.through(leased, args.url, opts)
+        return services.runner.probe(args.url, opts, "cli", args.egress, country)
 
 
 def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:

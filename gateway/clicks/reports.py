@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from store.clickstats import ClickStats
+from store.errors import NotFound
 from store.offers import Offers
 from store.traces import Traces
 
@@ -26,7 +30,19 @@ class ClickReports:
         """Stream entries after `after`, waiting up to `block_ms` for some."""
         return self.click_stats.follow(after, block_ms)
 
-    def recent_traces(self, offer_key: str | None, limit: int) -> list[dict]:
-        """The newest trace records, of one offer or of all."""
+    def recent_traces(self, offer_key: str | None, limit: int, outcome: str | None = None,
+                      egress_id: str | None = None) -> list[dict]:
+        """The newest trace records, of one offer, outcome and slot or of all."""
         offer_id = self.offers.get(offer_key).id if offer_key else None
-        return self.traces.recent(offer_id, limit)
+        return self.traces.recent(offer_id, limit, outcome or None, egress_id or None)
+
+    def trace(self, trace_id: str) -> dict:
+        """One trace record with its hops; NotFound."""
+        try:
+            return self.traces.get(uuid.UUID(trace_id))
+        except ValueError:
+            raise NotFound(f"no trace {trace_id}") from None
+
+    def outcomes_today(self) -> dict[uuid.UUID, dict[str, int]]:
+        """Per offer, its clicks' outcomes since midnight UTC."""
+        return self.traces.outcomes_since(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -35,6 +36,7 @@ from store.offers import Offer, Offers
 from store.pairs import Pair, Pairs, WebhookEvents
 
 MAX_PAIRS = 20
+Progress = Callable[[int, int, "int | None"], None]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("pair", "name", "enabled", "url1_campaign_id", "url2_campaign_id", "webhook_url", "template",
                "webhook_count", "update_count", "last_webhook_at")
@@ -162,8 +164,10 @@ class CampaignPairs:
         self.catalog.update(str(offer.id), {"final_url": result.final_url})
         return result.final_url
 
-    def create(self, offer_key: str, count: object) -> CreationReport:
-        """Add `count` pairs to the offer (completing an incomplete one first); at most 20 in all."""
+    def create(self, offer_key: str, count: object, progress: Progress | None = None) -> CreationReport:
+        """Add `count` pairs to the offer (completing an incomplete one first); at most 20 in all. `progress` is
+        told (pairs done, pairs planned, the pair being created next or None at the end) as creation goes on: it is
+        paced, so creating 20 pairs takes a while."""
         offer = self.offers.get(offer_key)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError("count", "must be a positive integer")
@@ -178,11 +182,13 @@ class CampaignPairs:
         first_new = max((pair.pair_index for pair in existing), default=0) + 1
         plan = [(pair.pair_index, pair) for pair in incomplete[:count]]
         plan += [(index, None) for index in range(first_new, first_new + new)]
-        return self._create_planned(offer, plan, landing)
+        return self._create_planned(offer, plan, landing, progress or (lambda done, total, index: None))
 
-    def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], landing: str) -> CreationReport:
+    def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], landing: str,
+                        progress: Progress) -> CreationReport:
         report = CreationReport(offer.slug)
         for n, (index, partial) in enumerate(plan):
+            progress(n, len(plan), index)
             try:
                 self._create_one(offer, index, partial, landing, pace=n > 0)
             except TrackierError as exc:
@@ -190,6 +196,7 @@ class CampaignPairs:
                                          f"created in this run. Run again to continue.", index, report.created) from exc
             report.created.append(index)
             self.catalog.cache.changed(offer.slug)
+        progress(len(plan), len(plan), None)
         report.pairs_total = len(self.pairs.for_offer(offer.id))
         return report
 

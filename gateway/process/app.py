@@ -1,11 +1,15 @@
-"""The WSGI application, wired to the services: the hot paths (clicks, postbacks) as plain WSGI callables,
-everything else Bottle apps (probes, the admin API under /api/), one per concern, each given only the services it
-calls. The routes themselves know nothing of this process's composition."""
+"""The WSGI application, wired to the services: the hot paths (clicks, postbacks, the suffix feed) as plain WSGI
+callables, everything else Bottle apps (probes, the admin API under /api/, the console at every other path), one
+per concern, each given only the services it calls. The routes themselves know nothing of this process's composition."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from gateway.console import app as console_app
+from gateway.console.gate import Gate, Tokens
+from gateway.console.overview import Overview, OverviewStores
+from gateway.console.services import ConsoleServices
 from gateway.process.services import Services
 from gateway.routes import api, api_offers, api_pairs, api_pool, probes
 from gateway.routes.auth import admin_token
@@ -14,10 +18,24 @@ from gateway.routes.feed import FeedApp
 from gateway.routes.postback_hook import PostbackApp
 
 
+def console_services(services: Services, token: str) -> ConsoleServices:
+    settings, stores = services.settings, services.stores
+    tokens = Tokens(token, settings.admin.viewer_token.reveal(), settings.admin.session_ttl_s,
+                    settings.admin.sign_ins_per_minute)
+    overview = Overview(OverviewStores(stores.offers, stores.click_stats, stores.snapshots, stores.events),
+                        services.census, services.records, lambda: probes.check_stores(stores, services.metrics))
+    return ConsoleServices(
+        gate=Gate(stores.sessions, stores.limiter, tokens), overview=overview, catalog=services.catalog,
+        reports=services.reports, ahead=services.ahead, pairs=services.campaign_pairs, slots=services.slots,
+        census=services.census, runner=services.runner, jobs=stores.jobs, background=services.background,
+        settings=settings)
+
+
 def build_app(services: Services) -> Callable:
     settings = services.settings
     root = probes.build(services.stores, services.metrics)
-    admin = api.build(admin_token(settings), [
+    token = admin_token(settings)
+    admin = api.build(token, [
         lambda app: api_pool.register(app, services.slots, services.census, services.maintenance,
                                       settings.pool.cooldown_s),
         lambda app: api_offers.register(app, services.catalog, services.reports, services.ahead, services.feed),
@@ -25,7 +43,9 @@ def build_app(services: Services) -> Callable:
     clicks = ClickApp(services.offer_cache, services.clicks, settings.clicks.max_query_bytes)
     postbacks = PostbackApp(services.receiver, settings.webhooks, settings.clicks.max_query_bytes)
     feed = FeedApp(services.feed)
-    exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks}
+    console = console_app.build(console_services(services, token))
+    exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks, "/healthz": root, "/readyz": root,
+             "/metrics": root}
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -36,7 +56,7 @@ def build_app(services: Services) -> Callable:
             return admin(environ, start_response)
         if path.startswith("/feed/"):
             return feed(environ, start_response)
-        handler = exact.get(path) or (clicks if path.startswith("/c/") and "/" not in path[3:] else root)
+        handler = exact.get(path) or (clicks if path.startswith("/c/") else console)
         return handler(environ, start_response)
 
     return app

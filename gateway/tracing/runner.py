@@ -132,6 +132,16 @@ class TraceRunner:
             outcome = result.egress_outcome if result else "upstream_error"
             self.leases.release(leased, outcome, result.total_ms if result and result.ok else None, cooldown_s)
 
+    def probe(self, url: str, options: TraceOptions, holder: str, egress_id: str | None = None,
+              country: str | None = None) -> TraceResult:
+        """An operator's trace of `url`: through the named slot, through a slot of `country` (waiting up to 5 s),
+        or direct. Not recorded. NotFound for an unknown slot, NoEgress when none came free."""
+        if egress_id:
+            return self.through(self.leases.lease_named(egress_id, f"{self.identity}:{holder}"), url, options)
+        if country:
+            return self.through(self.leases.lease([country], 5000, f"{self.identity}:{holder}"), url, options)
+        return tracer.trace(url, None, options)
+
 
 def not_started(url: str, error: str, detail: str, started: float) -> TraceResult:
     """The result of a trace that did not get under way: no slot came free (`no_egress`), the pool could not be

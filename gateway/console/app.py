@@ -1,0 +1,97 @@
+"""The console as a Bottle app: sign-in and sign-out, the gate in front of every other page (a session; on a POST
+also its CSRF token and the admin role: viewers are refused by the server, not only by the page), static files,
+and the pages of each area, registered from their own modules."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+
+from bottle import Bottle, HTTPResponse, request, static_file
+
+from gateway.console import pages_home, pages_offers, pages_pool, pages_traces, web
+from gateway.console.gate import ADMIN, SignInRefused, TooManySignIns
+from gateway.console.services import ConsoleServices
+
+PUBLIC = ("/signin", "/static/", "/favicon.ico")
+LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9_\-./]*")  # after sign-in: a page of ours, never //host or /\host
+
+
+def build(services: ConsoleServices) -> Callable:
+    app = Bottle(catchall=True)
+    app.default_error_handler = web.error_page
+    app.install(web.pages)
+
+    @app.hook("before_request")
+    def gate() -> None:
+        if request.path.startswith(PUBLIC):
+            return
+        found = services.gate.session(request.get_cookie(web.COOKIE))
+        if found is None:
+            if request.method == "GET" and not request.path.startswith("/jobs/"):
+                raise HTTPResponse(status=303, headers={"Location": "/signin?next=" + request.path})
+            raise web.problem_page(401, "Your session has ended: sign in again.")
+        request.environ["console.session"] = found
+        if request.method == "POST":
+            given = request.forms.get("csrf") or request.get_header("X-CSRF-Token")
+            if not services.gate.csrf_ok(found, given):
+                raise web.problem_page(403, "This form has expired (its CSRF token does not match): reload the "
+                                            "page and try again.")
+            if found.role != ADMIN and request.path != "/signout":
+                raise web.problem_page(403, "Viewers can look at everything but change nothing: sign in with the "
+                                            "admin token to do that.")
+
+    @app.get("/static/<name>")
+    def static(name: str) -> HTTPResponse:
+        answer = static_file(name, root=str(web.STATIC))
+        answer.set_header("Cache-Control", "no-cache")
+        return answer
+
+    @app.get("/favicon.ico")
+    def favicon() -> HTTPResponse:
+        return static("favicon.svg")
+
+    @app.get("/signin")
+    def sign_in_page() -> HTTPResponse:
+        return sign_in_form()
+
+    @app.post("/signin")
+    def sign_in() -> HTTPResponse:
+        posted = web.form()
+        expected = request.get_cookie(web.SIGN_IN_CSRF) or ""
+        if not expected or not secrets.compare_digest(posted.get("csrf", ""), expected):
+            return sign_in_form("This form has expired: try again.", 403)
+        try:
+            cookie, _ = services.gate.sign_in(posted.get("token", ""), request.remote_addr or "-")
+        except SignInRefused as exc:
+            return sign_in_form(str(exc), 401)
+        except TooManySignIns as exc:
+            return sign_in_form(str(exc), 429)
+        target = posted.get("next", "/")
+        answer = web.go(target if LOCAL_PATH.fullmatch(target) else "/")
+        answer.set_cookie(web.COOKIE, cookie, path="/", httponly=True, samesite="strict", secure=web.secure(),
+                          max_age=services.settings.admin.session_ttl_s)
+        answer.delete_cookie(web.SIGN_IN_CSRF, path="/signin")
+        return answer
+
+    @app.post("/signout")
+    def sign_out() -> HTTPResponse:
+        services.gate.sign_out(request.get_cookie(web.COOKIE))
+        answer = web.go("/signin")
+        answer.delete_cookie(web.COOKIE, path="/")
+        return answer
+
+    def sign_in_form(error: str = "", status: int = 200) -> HTTPResponse:
+        csrf = request.get_cookie(web.SIGN_IN_CSRF) or secrets.token_urlsafe(24)  # two tabs share one
+        answer = web.render("signin", status, error=error, csrf=csrf, next_path=request.query.get("next", "/"),
+                            viewers=bool(services.settings.admin.viewer_token))
+        answer.set_cookie(web.SIGN_IN_CSRF, csrf, path="/signin", httponly=True, samesite="strict",
+                          secure=web.secure())
+        return answer
+
+    pages_home.register(app, services)
+    pages_offers.register(app, services)
+    pages_pool.register(app, services)
+    pages_traces.register(app, services)
+    return web.with_headers(app)

@@ -1,0 +1,111 @@
+"""Offers and their campaign pairs: the list with today's clicks, create and edit forms (the catalogue's own checks,
+each error beside its field), enable and disable, and an offer's page with its click URL, its traces made ahead
+and the pairs grid: create N pairs (a background job whose progress the page shows), copy a pair's template and
+webhook URL, switch a pair, send it a test postback, export the pairs as CSV."""
+
+from __future__ import annotations
+
+from bottle import Bottle, HTTPResponse, request
+
+from gateway.console import forms, web
+from gateway.console.services import ConsoleServices
+from gateway.errors import GatewayError, ValidationError
+from store.errors import StoreError
+
+
+def click_base() -> str:
+    parts = request.urlparts
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def register(app: Bottle, services: ConsoleServices) -> None:
+    catalog, pairs = services.catalog, services.pairs
+
+    @app.get("/offers")
+    def offers() -> HTTPResponse:
+        return web.render("offers", title="Offers", offers=catalog.all(), today=services.reports.outcomes_today(),
+                          base=click_base())
+
+    @app.get("/offers/new")
+    def new_offer() -> HTTPResponse:
+        return offer_form(None, forms.shown(None))
+
+    @app.post("/offers/new")
+    def create_offer() -> HTTPResponse:
+        posted = web.form()
+        try:
+            offer = catalog.create(forms.parsed(posted, creating=True))
+        except ValidationError as exc:
+            return offer_form(None, posted, exc)
+        return web.go(f"/offers/{offer.slug}", f"Offer {offer.slug} created.")
+
+    @app.get("/offers/<key>/edit")
+    def edit_offer(key: str) -> HTTPResponse:
+        offer = catalog.get(key)
+        return offer_form(offer, forms.shown(offer))
+
+    @app.post("/offers/<key>/edit")
+    def update_offer(key: str) -> HTTPResponse:
+        offer, posted = catalog.get(key), web.form()
+        try:
+            catalog.update(key, forms.parsed(posted, creating=False))
+        except ValidationError as exc:
+            return offer_form(offer, posted, exc)
+        return web.go(f"/offers/{offer.slug}", "Saved.")
+
+    def offer_form(offer, values: dict, error: ValidationError | None = None) -> HTTPResponse:
+        return web.render("offer_form", 400 if error else 200, title=f"Edit {offer.slug}" if offer else "New offer",
+                          offer=offer, fields=forms.FIELDS, values=values, error=error)
+
+    @app.post("/offers/<key>/<action:re:enable|disable>")
+    def switch_offer(key: str, action: str) -> HTTPResponse:
+        offer = catalog.set_enabled(key, action == "enable")
+        return web.go(f"/offers/{offer.slug}", f"Offer {offer.slug} {action}d.")
+
+    @app.get("/offers/<key>")
+    def offer_page(key: str) -> HTTPResponse:
+        return render_offer(key)
+
+    def render_offer(key: str, test: dict | None = None, tested: int | None = None) -> HTTPResponse:
+        offer = catalog.get(key)
+        return web.render("offer", title=offer.name, offer=offer, base=click_base(), stats=pairs.stats(offer.slug),
+                          ahead=services.ahead.status(offer), job=request.query.get("job", ""), test=test,
+                          tested=tested, today=services.reports.outcomes_today().get(offer.id, {}))
+
+    @app.post("/offers/<key>/pairs")
+    def create_pairs(key: str) -> HTTPResponse:
+        offer = catalog.get(key)
+        try:
+            count = int(web.form().get("count", ""))
+        except ValueError:
+            raise ValidationError("count", "must be a whole number from 1 to 20") from None
+        job = services.jobs.start("pairs", offer=offer.slug, done=0, total=count, current="")
+        services.background.spawn(make_pairs, job, offer.slug, count)
+        return web.go(f"/offers/{offer.slug}?job={job}")
+
+    def make_pairs(job: str, slug: str, count: int) -> None:
+        def progress(done: int, total: int, index: int | None) -> None:
+            services.jobs.update(job, done=done, total=total, current=index or "")
+
+        try:
+            report = pairs.create(slug, count, progress)
+        except (GatewayError, StoreError) as exc:
+            services.jobs.update(job, state="failed", message=str(exc))
+            return
+        services.jobs.update(job, state="done", message=f"created pair(s) {', '.join(map(str, report.created))}; "
+                                                        f"{report.pairs_total} in all")
+
+    @app.post("/offers/<key>/pairs/<index:int>/<action:re:enable|disable>")
+    def switch_pair(key: str, index: int, action: str) -> HTTPResponse:
+        pair = pairs.change(key, index, {"enabled": action == "enable"})
+        return web.go(f"/offers/{key}#pair-{pair.pair_index}", f"Pair {pair.pair_index} {action}d.")
+
+    @app.post("/offers/<key>/pairs/<index:int>/test")
+    def test_pair(key: str, index: int) -> HTTPResponse:
+        return render_offer(key, pairs.test(key, index), index)
+
+    @app.get("/offers/<key>/pairs.csv")
+    def export(key: str) -> HTTPResponse:
+        export = pairs.export_csv(key)
+        return HTTPResponse(export.text, headers={"Content-Type": "text/csv; charset=utf-8",
+                                                  "Content-Disposition": f'attachment; filename="{export.filename}"'})

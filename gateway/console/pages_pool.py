@@ -1,0 +1,102 @@
+"""The egress pool: per-country counts and warnings, the slots with their health, state and lease holder; provision,
+add, import, remove, switch and reset slots; the size calculator."""
+
+from __future__ import annotations
+
+from bottle import Bottle, HTTPResponse, request
+
+from gateway.console import web
+from gateway.console.services import ConsoleServices
+from gateway.countries import normalize
+from gateway.egress.sizing import required_slots
+from gateway.errors import ValidationError
+
+SLOTS_SHOWN = 300
+
+
+def country_counts(text: str) -> dict[str, int]:
+    """`us=50, gb=20` as {"us": 50, "gb": 20}; ValidationError naming `countries`."""
+    counts = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        country, _, number = item.partition("=")
+        try:
+            counts[normalize(country.strip(), "countries")] = int(number)
+        except ValueError:
+            raise ValidationError("countries", f"{item!r} is not COUNTRY=NUMBER (like us=50)") from None
+    if not counts:
+        raise ValidationError("countries", "name at least one country, like us=50")
+    return counts
+
+
+def size_query() -> dict | None:
+    """The size calculator's inputs and answer, when the page was asked one."""
+    if "peak" not in request.query:
+        return None
+    values = {name: request.query.get(name, "") for name in ("peak", "trace_s", "cooldown_s", "headroom")}
+    numbers = {}
+    for name, text in values.items():
+        try:
+            numbers[name] = float(text)
+        except ValueError:
+            return {**values, "error": f"{name} must be a number"}
+    if min(numbers.values()) < 0 or numbers["headroom"] < 1:
+        return {**values, "error": "the numbers must not be negative, the headroom at least 1"}
+    slots, explanation = required_slots(numbers["peak"], numbers["trace_s"], numbers["cooldown_s"],
+                                        numbers["headroom"])
+    return {**values, "slots": slots, "explanation": explanation}
+
+
+def register(app: Bottle, services: ConsoleServices) -> None:
+    slots = services.slots
+
+    @app.get("/pool")
+    def pool() -> HTTPResponse:
+        return pool_page()
+
+    def pool_page(error: ValidationError | None = None, posted: dict | None = None) -> HTTPResponse:
+        country = request.query.get("country") or None
+        return web.render("pool", 400 if error else 200, title="Pool", pool=services.census.status(),
+                          slots=slots.listing(country, SLOTS_SHOWN), country=country or "", shown=SLOTS_SHOWN,
+                          providers=sorted(services.settings.providers), size=size_query(), error=error,
+                          posted=posted or {}, cooldown_s=services.settings.pool.cooldown_s)
+
+    def acting(action, done: str) -> HTTPResponse:
+        posted = web.form()
+        try:
+            result = action(posted)
+        except ValidationError as exc:
+            return pool_page(exc, posted)
+        return web.go("/pool", done.format(result=result))
+
+    @app.post("/pool/provision")
+    def provision() -> HTTPResponse:
+        return acting(lambda f: slots.provision(f.get("provider", ""), country_counts(f.get("countries", ""))),
+                      "Provisioned {result.provider}: {result.added} added (per country).")
+
+    @app.post("/pool/slots")
+    def add() -> HTTPResponse:
+        return acting(lambda f: slots.add_static(f.get("url", ""), f.get("country", ""), f.get("id") or None)[0],
+                      "Slot {result.id} is in the pool.")
+
+    @app.post("/pool/import")
+    def import_csv() -> HTTPResponse:
+        return acting(lambda f: slots.import_csv(f.get("csv", "")), "Imported: {result[added]} added, "
+                                                                     "{result[skipped_existing]} already there.")
+
+    @app.post("/pool/slots/<slot_id>/remove")
+    def remove(slot_id: str) -> HTTPResponse:
+        return web.go("/pool", f"Slot {slots.remove(slot_id).id} removed.")
+
+    @app.post("/pool/slots/<slot_id>/<action:re:enable|disable>")
+    def switch(slot_id: str, action: str) -> HTTPResponse:
+        slots.set_enabled(slot_id, action == "enable")
+        return web.go("/pool", f"Slot {slot_id} {action}d.")
+
+    @app.post("/pool/slots/<slot_id>/reset-health")
+    def reset_one(slot_id: str) -> HTTPResponse:
+        slots.reset_health(slot_id)
+        return web.go("/pool", f"Slot {slot_id}: failures forgotten, out of quarantine.")
+
+    @app.post("/pool/reset-health")
+    def reset_all() -> HTTPResponse:
+        return web.go("/pool", f"{slots.reset_health()} slot(s): failures forgotten, out of quarantine.")

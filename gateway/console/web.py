@@ -1,0 +1,108 @@
+"""What every console page shares: templates (escaped by default), the signed-in session and its CSRF token, a
+one-shot notice carried across a redirect, the security headers, and errors as pages (never a stack trace)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from bottle import HTTPError, HTTPResponse, request, response, template
+
+from gateway.errors import GatewayError, ValidationError
+from store.console import Session
+from store.errors import Conflict, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+VIEWS = str(Path(__file__).with_name("views"))
+STATIC = Path(__file__).with_name("static")
+COOKIE, NOTICE, SIGN_IN_CSRF = "gw_console", "gw_notice", "gw_sign_in"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+           "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+NAV = (("/", "Overview"), ("/offers", "Offers"), ("/pool", "Pool"), ("/traces", "Traces"), ("/trace-tool", "Trace"))
+
+
+def session() -> Session | None:
+    return request.environ.get("console.session")
+
+
+def secure() -> bool:
+    return request.urlparts.scheme == "https"
+
+
+def render(name: str, status: int = 200, /, **values: Any) -> HTTPResponse:
+    """The page `name` (views/NAME.tpl) in the layout, with the session, the navigation and any notice."""
+    notice = unquote(request.get_cookie(NOTICE) or "")
+    page = template(name, template_lookup=[VIEWS], session=session(), nav=NAV, path=request.path,
+                    notice=notice, **values)
+    answer = HTTPResponse(page, status=status, headers={"Content-Type": "text/html; charset=utf-8"})
+    if notice:
+        answer.delete_cookie(NOTICE, path="/")
+    return answer
+
+
+def go(path: str, notice: str = "") -> HTTPResponse:
+    """303 to `path` (after a POST), with a notice the next page shows once."""
+    answer = HTTPResponse(status=303, headers={"Location": path})
+    if notice:
+        answer.set_cookie(NOTICE, quote(notice[:500]), path="/", httponly=True, samesite="strict", secure=secure())
+    return answer
+
+
+def form() -> dict[str, str]:
+    """The posted form as text (UTF-8)."""
+    return dict(request.forms.decode().items())
+
+
+def problem_page(status: int, message: str) -> HTTPResponse:
+    return render("error", status, status_code=status, message=message)
+
+
+def pages(callback: Callable) -> Callable:
+    """Bottle plugin: what a page raises becomes a page with its status; unexpected errors are logged and shown
+    as one line."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except (HTTPResponse, HTTPError):
+            raise
+        except ValidationError as exc:
+            return problem_page(400, f"{exc.field}: {exc.message}")
+        except NotFound as exc:
+            return problem_page(404, str(exc))
+        except Conflict as exc:
+            return problem_page(409, str(exc))
+        except GatewayError as exc:
+            return problem_page(exc.status, str(exc))
+        except StoreError as exc:
+            return problem_page(503, f"a store is not answering: {exc}")
+        except Exception:
+            log.exception("console %s %s failed", request.method, request.path)
+            return problem_page(500, "internal error; see the gateway log")
+
+    return wrapper
+
+
+def error_page(err: HTTPError) -> str:
+    """Bottle's own errors (no such page, wrong method) as a console page."""
+    response.set_header("Content-Type", "text/html; charset=utf-8")
+    message = {404: "There is no such page.", 405: "That action is not possible here."}.get(
+        err.status_code, "internal error; see the gateway log")
+    return template("error", template_lookup=[VIEWS], session=session(), nav=NAV, path=request.path, notice="",
+                    status_code=err.status_code, message=message)
+
+
+def with_headers(app: Callable) -> Callable:
+    """WSGI middleware: the security headers on every console response."""
+    def wrapped(environ: dict, start_response: Callable) -> Any:
+        def start(status: str, headers: list, exc_info: Any = None) -> Any:
+            names = {name.lower() for name, _ in headers}
+            extra = [(k, v) for k, v in HEADERS.items() if k.lower() not in names]
+            return start_response(status, headers + extra, exc_info)
+        return app(environ, start)
+
+    return wrapped
