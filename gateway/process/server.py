@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import gevent
 import gevent.event
@@ -17,6 +18,7 @@ from gateway.metrics import Metrics
 from gateway.process import wsgiserver
 from gateway.process.app import build_app
 from gateway.process.services import Services
+from gateway.routes.auth import TOKEN_FILE
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ def run(services: Services, listener: tuple[str, int] | socket.socket,
     services.start()
     host, port = server.address[:2]
     log.info("gateway listening on http://%s:%d (data dir %s)", host, port, settings.server.data_dir)
+    log.info("console: http://%s:%d/ (sign in with %s)", host, port, "[admin] token" if settings.admin.token
+             else f"the token in {Path(settings.server.data_dir) / TOKEN_FILE}")
     stop = gevent.event.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stop.set)
