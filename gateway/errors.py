@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class GatewayError(Exception):
     """Root of the gateway's own errors."""
@@ -20,3 +22,16 @@ class ValidationError(GatewayError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it wraps (cause, context, urllib3's `reason`, exceptions in args), each once."""
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]

@@ -50,7 +50,6 @@ class Buckets:
         self.keys = keys
         self._push = register_script(client, "ahead_push")
         self._pop = register_script(client, "ahead_pop")
-        self._look = register_script(client, "ahead_look")
         self._hold = register_script(client, "hold")
         self._takers: dict[tuple, GroupCommit] = {}
 
@@ -80,7 +79,7 @@ class Buckets:
 
     def _take_many(self, offer_id: str, country: str, max_age_ms: int, use: str, callers: list) -> list[Taken]:
         keys = [self.bucket_key(offer_id, country), self.stats_key(offer_id)]
-        now, expired, *flat = available(lambda: self._pop(keys=keys, args=[max_age_ms, use, len(callers)]))
+        now, expired, _, _, *flat = available(lambda: self._pop(keys=keys, args=[max_age_ms, use, len(callers)]))
         taken = [Taken(flat[i], int(flat[i + 1]), int(now), 0) for i in range(0, len(flat), 2)]
         taken += [Taken(None, 0, int(now), 0)] * (len(callers) - len(taken))
         taken[0] = replace(taken[0], expired=int(expired))  # counted once
@@ -93,7 +92,7 @@ class Buckets:
     def look(self, offer_id: str, country: str, max_age_ms: int) -> Look:
         """The bucket after dropping (and counting) the entries past `max_age_ms`."""
         keys = [self.bucket_key(offer_id, country), self.stats_key(offer_id)]
-        entries, age, expired = available(lambda: self._look(keys=keys, args=[max_age_ms]))
+        _, expired, entries, age = available(lambda: self._pop(keys=keys, args=[max_age_ms, "hits", 0]))
         return Look(int(entries), int(age) if int(age) >= 0 else None, int(expired))
 
     def stats(self, offer_id: str) -> dict[str, int]:

@@ -141,7 +141,7 @@ WHERE t.id = %(id)s;
 
 -- name: traces_outcomes_since
 SELECT offer_id, outcome, count(*) FROM traces
-WHERE created_at >= %(since)s AND source = 'click'
+WHERE created_at >= %(since)s AND source = 'click' AND (%(offer_id)s::uuid IS NULL OR offer_id = %(offer_id)s::uuid)
 GROUP BY offer_id, outcome;
 
 -- name: traces_by_outcome

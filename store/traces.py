@@ -46,10 +46,10 @@ class Traces:
             raise NotFound(f"no trace {trace_id}")
         return row
 
-    def outcomes_since(self, since: datetime) -> dict[uuid.UUID, dict[str, int]]:
-        """Per offer, its clicks' outcomes since `since`."""
+    def outcomes_since(self, since: datetime, offer_id: uuid.UUID | None = None) -> dict[uuid.UUID, dict[str, int]]:
+        """Per offer (or of one), its clicks' outcomes since `since`."""
         with translated_errors(), self.db.connection() as conn:
-            rows = conn.execute(Q["traces_outcomes_since"], {"since": since}).fetchall()
+            rows = conn.execute(Q["traces_outcomes_since"], {"since": since, "offer_id": offer_id}).fetchall()
         counts: dict[uuid.UUID, dict[str, int]] = {}
         for offer_id, outcome, count in rows:
             counts.setdefault(offer_id, {})[outcome] = count

@@ -118,12 +118,13 @@ class Filler:
             return 0
         bucket = self.ahead.look(offer, country)
         lacking = self.wanted(offer, self.demand(offer)) - bucket.entries - self.in_flight[(offer.id, country)]
-        started = 0
-        while started < lacking and self.pool.ready_count(country) > self.settings.reserve_ready:
+        if lacking <= 0:
+            return 0
+        started = max(0, min(lacking, self.pool.ready_count(country) - self.settings.reserve_ready))
+        for _ in range(started):
             self.in_flight[(offer.id, country)] += 1
             greenlet = self.background.spawn(self._trace, offer, country)
             greenlet.link_exception(lambda g: log.error("ahead trace crashed: %r", g.exception))
-            started += 1
         return started
 
     def demand(self, offer: Offer) -> Demand:

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gateway.encoding import json_default
-from gateway.errors import ValidationError
 
 
 def print_json(value: Any) -> None:
@@ -24,14 +23,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.0%}" if 0 <= value <= 1 else f"{value:g}"
     return "-" if value is None else str(value)
-
-
-def key_counts(items: Sequence[str], option: str) -> dict[str, int]:
-    """`["us=50", "gb=20"]` as `{"us": 50, "gb": 20}`; ValidationError naming `option` otherwise."""
-    counts = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not value.isdigit():
-            raise ValidationError(option, f"{item!r} must look like CC=COUNT, e.g. us=50")
-        counts[key] = int(value)
-    return counts

@@ -7,11 +7,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.cli.output import key_counts, print_json, table
+from gateway.cli.output import print_json, table
 from gateway.config import Settings
 from gateway.countries import normalize
 from gateway.egress import providers
 from gateway.egress.sizing import required_slots
+from gateway.egress.slots import key_counts
 from gateway.errors import ValidationError
 from gateway.process.services import Services
 

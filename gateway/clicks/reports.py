@@ -43,6 +43,7 @@ class ClickReports:
         except ValueError:
             raise NotFound(f"no trace {trace_id}") from None
 
-    def outcomes_today(self) -> dict[uuid.UUID, dict[str, int]]:
-        """Per offer, its clicks' outcomes since midnight UTC."""
-        return self.traces.outcomes_since(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+    def outcomes_today(self, offer_id: uuid.UUID | None = None) -> dict[uuid.UUID, dict[str, int]]:
+        """Per offer (or of one), its clicks' outcomes since midnight UTC."""
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return self.traces.outcomes_since(midnight, offer_id)

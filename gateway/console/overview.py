@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.egress.census import Census
 from gateway.tracing.records import RecordWriter
 from store.clickstats import ClickStats
-from store.offers import Offers
+from store.offers import Offer
 from store.pairs import WebhookEvents
 from store.snapshots import Snapshots
 
@@ -23,7 +23,6 @@ class Warning:
 
 @dataclass(frozen=True)
 class OverviewStores:
-    offers: Offers
     click_stats: ClickStats
     snapshots: Snapshots
     events: WebhookEvents
@@ -32,15 +31,14 @@ class OverviewStores:
 class Overview:
     def __init__(self, stores: OverviewStores, census: Census, records: RecordWriter,
                  check_stores: Callable[[], dict[str, dict]]) -> None:
-        self.offers, self.click_stats, self.snapshots, self.events = (stores.offers, stores.click_stats,
-                                                                      stores.snapshots, stores.events)
+        self.click_stats, self.snapshots, self.events = stores.click_stats, stores.snapshots, stores.events
         self.census = census
         self.records = records
         self.check_stores = check_stores
 
-    def clicks_per_minute(self, minutes: int = 60) -> list[dict]:
-        """Every offer's clicks together, per minute and outcome, oldest first."""
-        return self.click_stats.summed([str(offer.id) for offer in self.offers.all()], minutes)
+    def clicks_per_minute(self, offers: list[Offer], minutes: int = 60) -> list[dict]:
+        """These offers' clicks together, per minute and outcome, oldest first."""
+        return self.click_stats.summed([str(offer.id) for offer in offers], minutes)
 
     def utilization(self, hours: int = 24) -> dict[str, list[tuple[datetime, float]]]:
         """Per country, (snapshot time, utilization) over the last `hours`."""

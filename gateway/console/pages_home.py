@@ -16,8 +16,8 @@ CLICK_OUTCOMES = ("final", "final_ahead", "fallback_timeout", "fallback_error", 
 
 
 def overview_charts(services: ConsoleServices) -> dict:
-    overview = services.overview
-    minutes = overview.clicks_per_minute(60)
+    overview, offers = services.overview, services.catalog.all()
+    minutes = overview.clicks_per_minute(offers, 60)
     seen = [o for o in CLICK_OUTCOMES if any(m["counts"].get(o) for m in minutes)] or ["final"]
     clicks = charts.stacked_bars([(m["minute"][11:16], m["counts"]) for m in minutes], seen,
                                  "Clicks per minute by outcome, last hour (UTC)")
@@ -30,7 +30,7 @@ def overview_charts(services: ConsoleServices) -> dict:
     postbacks = charts.stacked_bars(
         [(h["hour"].strftime("%H:00"), {"updated a pair": h["updates"], "other": h["postbacks"] - h["updates"]})
          for h in hours], ["updated a pair", "other"], "Postbacks per hour, last 24 hours (UTC)")
-    return {"offers": len(services.catalog.all()), "clicks": clicks, "clicks_legend": charts.legend(seen),
+    return {"offers": len(offers), "clicks": clicks, "clicks_legend": charts.legend(seen),
             "clicks_total": sum(m["counts"].get(o, 0) for m in minutes for o in CLICK_OUTCOMES), "pool": pool,
             "pool_empty": not utilization,
             "pool_legend": charts.legend(list(utilization)), "postbacks": postbacks,

@@ -70,7 +70,7 @@ def register(app: Bottle, services: ConsoleServices) -> None:
         offer = catalog.get(key)
         return web.render("offer", title=offer.name, offer=offer, base=click_base(), stats=pairs.stats(offer.slug),
                           ahead=services.ahead.status(offer), job=request.query.get("job", ""), test=test,
-                          tested=tested, today=services.reports.outcomes_today().get(offer.id, {}))
+                          tested=tested, today=services.reports.outcomes_today(offer.id).get(offer.id, {}))
 
     @app.post("/offers/<key>/pairs")
     def create_pairs(key: str) -> HTTPResponse:

@@ -7,25 +7,11 @@ from bottle import Bottle, HTTPResponse, request
 
 from gateway.console import web
 from gateway.console.services import ConsoleServices
-from gateway.countries import normalize
 from gateway.egress.sizing import required_slots
+from gateway.egress.slots import key_counts
 from gateway.errors import ValidationError
 
 SLOTS_SHOWN = 300
-
-
-def country_counts(text: str) -> dict[str, int]:
-    """`us=50, gb=20` as {"us": 50, "gb": 20}; ValidationError naming `countries`."""
-    counts = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        country, _, number = item.partition("=")
-        try:
-            counts[normalize(country.strip(), "countries")] = int(number)
-        except ValueError:
-            raise ValidationError("countries", f"{item!r} is not COUNTRY=NUMBER (like us=50)") from None
-    if not counts:
-        raise ValidationError("countries", "name at least one country, like us=50")
-    return counts
 
 
 def size_query() -> dict | None:
@@ -70,7 +56,8 @@ def register(app: Bottle, services: ConsoleServices) -> None:
 
     @app.post("/pool/provision")
     def provision() -> HTTPResponse:
-        return acting(lambda f: slots.provision(f.get("provider", ""), country_counts(f.get("countries", ""))),
+        return acting(lambda f: slots.provision(f.get("provider", ""), key_counts(
+            [item.strip() for item in f.get("countries", "").split(",") if item.strip()], "countries")),
                       "Provisioned {result.provider}: {result.added} added (per country).")
 
     @app.post("/pool/slots")

@@ -92,8 +92,7 @@ def error_page(err: HTTPError) -> str:
     response.set_header("Content-Type", "text/html; charset=utf-8")
     message = {404: "There is no such page.", 405: "That action is not possible here."}.get(
         err.status_code, "internal error; see the gateway log")
-    return template("error", template_lookup=[VIEWS], session=session(), nav=NAV, path=request.path, notice="",
-                    status_code=err.status_code, message=message)
+    return problem_page(err.status_code, message).body
 
 
 def with_headers(app: Callable) -> Callable:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -174,6 +174,18 @@ class Slots:
             result["dropped"] = len(extra)
         self.directory.replace(slots)
         return result
+
+
+def key_counts(items: Sequence[str], option: str) -> dict[str, int]:
+    """`["us=50", "gb=20"]` (as an operator types them) as `{"us": 50, "gb": 20}`; ValidationError naming `option`
+    otherwise."""
+    counts = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            raise ValidationError(option, f"{item!r} must look like CC=COUNT, e.g. us=50")
+        counts[key] = int(value)
+    return counts
 
 
 def _country_counts(counts: Mapping[str, int]) -> dict[str, int]:

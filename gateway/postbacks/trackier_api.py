@@ -29,7 +29,7 @@ import gevent
 import requests
 
 from gateway.config import TrackierSettings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, causes
 
 log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 0.5
@@ -126,19 +126,8 @@ def key_refused(data: object) -> str | None:
 
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request certainly never reached Trackier (the connection was not even made)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    seen, todo = set(), [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError) or type(current).__name__ == "NewConnectionError":
-            return True
-        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-    return False
+    return isinstance(exc, requests.exceptions.ConnectTimeout) or any(
+        isinstance(e, ConnectionRefusedError) or type(e).__name__ == "NewConnectionError" for e in causes(exc))
 
 
 class TrackierClient:

@@ -22,7 +22,7 @@ def console_services(services: Services, token: str) -> ConsoleServices:
     settings, stores = services.settings, services.stores
     tokens = Tokens(token, settings.admin.viewer_token.reveal(), settings.admin.session_ttl_s,
                     settings.admin.sign_ins_per_minute)
-    overview = Overview(OverviewStores(stores.offers, stores.click_stats, stores.snapshots, stores.events),
+    overview = Overview(OverviewStores(stores.click_stats, stores.snapshots, stores.events),
                         services.census, services.records, lambda: probes.check_stores(stores, services.metrics))
     return ConsoleServices(
         gate=Gate(stores.sessions, stores.limiter, tokens), overview=overview, catalog=services.catalog,

@@ -30,6 +30,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
 from gateway.config import TracingSettings
+from gateway.errors import causes
 from gateway.tracing import navigation, urls
 from gateway.tracing.ssrf import BlockedAddress, GuardedAdapter, check_host, parse_networks
 
@@ -178,7 +179,7 @@ DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError
 
 
 def _broke_before_answer(error: Exception | None) -> bool:
-    return error is not None and any(isinstance(e, DROPPED) for e in _causes(error))
+    return error is not None and any(isinstance(e, DROPPED) for e in causes(error))
 
 
 class _Trace:
@@ -398,19 +399,6 @@ def _decode(body: bytes, response: requests.Response) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-def _causes(exc: BaseException):
-    """`exc` and everything it wraps (cause, context, urllib3's `reason`, exceptions in args)."""
-    seen, todo = set(), [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-
-
 def proxy_failure(status: int, proxy_status: str) -> str | None:
     """Why an answer through an HTTP proxy is the proxy's own failure, or None when it is the chain's: a 407,
     or an RFC 9209 `Proxy-Status` naming an error of the proxy itself (a destination it could not reach is
@@ -425,7 +413,7 @@ def proxy_failure(status: int, proxy_status: str) -> str | None:
 
 def classify(exc: BaseException, egress: ProxyRoute | None) -> tuple[str, str]:
     """An error code for a failed request: the egress's fault (`egress_failed`) or the chain's."""
-    chain = list(_causes(exc))
+    chain = list(causes(exc))
     detail = f"{type(exc).__name__}: {exc}"[:300]
     if any(isinstance(e, BlockedAddress) for e in chain):
         return "blocked_address", detail
