@@ -252,6 +252,8 @@ class AheadSettings:
     demand_window_s: int = setting(300, between(60, 3600))
     tick_s: float = setting(1.0, between(0.05, 60))
     reserve_ready: int = setting(1, between(0, 10_000))
+    answer_within_s: float = setting(30.0, between(0.1, 3600))
+    feed_per_minute: int = setting(300, between(1, 1_000_000))
 
 
 @dataclass(frozen=True)

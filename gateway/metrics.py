@@ -96,6 +96,17 @@ class Metrics:
                                   ["offer"], registry=self.registry)
         self.ahead_expired = Counter("gateway_ahead_expired", "Traces made ahead that aged out or were trimmed unused",
                                      ["offer"], registry=self.registry)
+        self.ahead_late_private = Counter(
+            "gateway_ahead_late_private", "Late inline traces kept out of the buckets: made with a click's values",
+            ["offer"], registry=self.registry)
+        self.ahead_unanswered = Counter("gateway_ahead_taken_unanswered",
+                                        "Traces handed out whose use was never answered (a process died)", ["offer"],
+                                        registry=self.registry)
+        self.ahead_filler_errors = Counter("gateway_ahead_filler_errors",
+                                           "Filler ticks and traces that failed, by kind", ["kind"],
+                                           registry=self.registry)
+        self.feed_requests = Counter("gateway_feed_requests", "Suffix feed answers by status", ["status"],
+                                     registry=self.registry)
         self.ahead_traces = Counter("gateway_ahead_traces", "Traces the filler ran, by result", ["offer", "result"],
                                     registry=self.registry)
         self.ahead_depth = Gauge("gateway_ahead_bucket_depth", "Entries in a bucket (when last looked at)",

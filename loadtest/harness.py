@@ -7,8 +7,10 @@ Invariants (speed is never one of them):
 - every answered click and every accepted postback has its row in PostgreSQL, and every postback was
   processed to an end;
 - the Redis click counters agree with the PostgreSQL trace records, outcome by outcome;
-- AheadClicks: no trace made ahead handed to two clicks, none handed out older than the offer's age limit, every
-  click's trace recorded, the bucket never deeper than the offer's depth (sampled through the run);
+- AheadClicks: no trace made ahead handed to two clicks, none handed out older than the offer's age limit, none
+  made with a click's values (its first hop is the offer's clean tracking URL; the chain copies the click's query
+  into the landing page, and Locust fails a click whose Location carries another click's gclid), every click's
+  trace recorded, the bucket never deeper than the offer's depth (sampled through the run);
 - the gateway stopped cleanly on SIGTERM and logged no error.
 """
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import gevent
 
+from gateway.ahead.buckets import clean_url
 from gateway.config import Settings
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, Lab
@@ -159,9 +162,11 @@ def check_ahead(uses: dict[str, int], max_age_s: int, deepest: int, depth: int) 
               f"(depth {depth})")
     if uses["unknown"]:
         detail += f"; {uses['unknown']} name a trace never recorded"
+    if uses["private"]:
+        detail += f"; {uses['private']} got a trace made with another click's values"
     ok = (uses["uses"] > 0 and uses["uses"] == uses["traces"] and uses["oldest_ms"] <= max_age_s * 1000
-          and not uses["unknown"] and deepest <= depth)
-    return Check("each trace made ahead went to one click, fresh, from a bucket within its depth", ok, detail)
+          and not uses["unknown"] and not uses["private"] and deepest <= depth)
+    return Check("each trace made ahead went to one click, fresh, clean, from a bucket within its depth", ok, detail)
 
 
 def check_clean_exit(code: int | None, log: str) -> Check:
@@ -211,7 +216,7 @@ def run(settings: Settings, options: Options, say: Callable[[str], None]) -> Rep
             report.checks.append(check_recorded("every answered click recorded", answered_clicks, clicks_rows))
         if sampler:
             sampler.kill()
-            uses = stores.traces.ahead_uses(offer_ids[CLICK_OFFER])
+            uses = stores.traces.ahead_uses(offer_ids[CLICK_OFFER], clean_url(stores.offers.get(CLICK_OFFER)))
             report.checks.append(check_ahead(uses, options.ahead_max_age_s, sampler.value or 0, options.ahead_depth))
         if POSTBACKS[options.scenario]:
             report.checks += [
@@ -231,10 +236,14 @@ def _prepare(lab: Lab, options: Options) -> dict[str, str]:
            "LOADTEST_RATE": str(options.rate), "LOADTEST_BURST_EVERY": str(BURST_EVERY)}
     if CLICKS[options.scenario]:
         base = lab.chain_server(options.hop_ms).url
-        ahead = ({"click_mode": "ahead", "ahead_depth": options.ahead_depth,
-                  "ahead_max_age_s": options.ahead_max_age_s} if options.scenario == "AheadClicks" else {})
-        lab.offer(CLICK_OFFER, tracking_url=chain(base, ["302"], f"{base}/land?clickid=lt"), wait_ms=options.wait_ms,
-                  **ahead)
+        if options.scenario == "AheadClicks":  # a chain that copies the click's query into the landing page, and
+            # a wait shorter than it, so that clicks traced inline fall back and their late traces show what is kept
+            lab.offer(CLICK_OFFER, tracking_url=f"{base}/demo/start?aff=lt", click_mode="ahead",
+                      wait_ms=min(options.wait_ms, round(options.hop_ms * 2)), ahead_depth=options.ahead_depth,
+                      ahead_max_age_s=options.ahead_max_age_s)
+        else:
+            lab.offer(CLICK_OFFER, tracking_url=chain(base, ["302"], f"{base}/land?clickid=lt"),
+                      wait_ms=options.wait_ms)
     if POSTBACKS[options.scenario]:
         base = lab.chain_server(options.hop_ms).url
         tokens = []
@@ -287,11 +296,11 @@ def _settle(lab: Lab, offer_ids: dict, clicks: int, timeout: float) -> None:
 
 def _deepest_bucket(lab: Lab, options: Options) -> int:
     """Look at the click offer's bucket every 50 ms until killed; the most entries it held (the greenlet's value)."""
-    offer_id = str(lab.services.stores.offers.get(CLICK_OFFER).id)
+    offer = lab.services.stores.offers.get(CLICK_OFFER)
     deepest = 0
     try:
         while True:
-            look = lab.services.stores.buckets.look(offer_id, "us", options.ahead_max_age_s * 1000)
+            look = lab.services.ahead.look(offer, "us")
             deepest = max(deepest, look.entries)
             gevent.sleep(0.05)
     except gevent.GreenletExit:

@@ -14,7 +14,7 @@ Mixed              browser clicks (traced), bot clicks (the fast path) and postb
 AheadClicks        clicks on an offer that traces ahead: Poisson arrivals, LOADTEST_RATE per second per user, one
                    arrival in LOADTEST_BURST_EVERY a burst of LOADTEST_BURST clicks at once
 
-A click passes when it is a 302 whose Location still carries the click's gclid (a landing page or the
+A click passes when it is a 302 whose Location still carries the click's gclid and no other (a landing page or the
 fallback, both keep the inbound parameters); a postback passes when it is a 200 the gateway accepted.
 Anything else, connection errors included, is a Locust failure. With LOADTEST_SUMMARY set, the final
 statistics (after the last user stopped) are written there as JSON for `gateway loadtest` to check.
@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import gevent
 from locust import FastHttpUser, constant, constant_throughput, events, task
@@ -111,6 +112,8 @@ class GatewayUser(FastHttpUser):
                 response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
             elif gclid not in location:
                 response.failure(f"the Location lost the click's gclid: {location[:200]}")
+            elif set(parse_qs(urlsplit(location).query).get("gclid", [])) != {gclid}:
+                response.failure(f"the Location carries another click's gclid: {location[:200]}")
             else:
                 response.success()
 

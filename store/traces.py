@@ -55,11 +55,12 @@ class Traces:
             counts.setdefault(offer_id, {})[outcome] = count
         return counts
 
-    def ahead_uses(self, offer_id: uuid.UUID) -> dict[str, int]:
+    def ahead_uses(self, offer_id: uuid.UUID, clean_url: str) -> dict[str, int]:
         """The offer's clicks answered from traces made ahead: how many, how many traces they used (one each, unless
-        one was handed twice), the oldest one's age, and how many name a trace that was never recorded."""
+        one was handed twice), the oldest one's age, how many name a trace that was never recorded, and how many
+        used a trace whose first hop was not `clean_url` (something of another click went into it)."""
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(Q["traces_ahead_uses"], {"offer_id": offer_id}).fetchone()
+            return cur.execute(Q["traces_ahead_uses"], {"offer_id": offer_id, "clean_url": clean_url}).fetchone()
 
     def by_outcome(self, offer_id: uuid.UUID | None = None) -> dict[str, int]:
         with translated_errors(), self.db.connection() as conn:

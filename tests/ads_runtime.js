@@ -1,23 +1,37 @@
 // A double of the Google Ads script runtime, enough to run a script made by `gateway ads-script`:
-//   node ads_runtime.js SCRIPT.js '[{"name": "A", "labels": ["gw shop"], "suffix": ""}, ...]'
-// AdsApp.campaigns() with a LabelNames CONTAINS_ANY condition, campaign.urls() get/setFinalUrlSuffix,
-// getExecutionInfo().isPreview(), UrlFetchApp.fetch (synchronous, as in Google Ads, over real HTTP to loopback),
-// Logger.log and Utilities.sleep. Prints {"suffixes": {name: suffix}, "log": [lines]} once main() returns.
+//   node ads_runtime.js SCRIPT.js '[{"name": "A", "labels": ["gw shop"], "suffix": ""}, ...]' ['{"run_s": 1800}']
+// AdsApp.campaigns() with a LabelNames CONTAINS_ANY condition, campaign.urls() get/set/clearFinalUrlSuffix,
+// getExecutionInfo().isPreview() and getRemainingTime(), UrlFetchApp.fetch (synchronous, as in Google Ads, over real
+// HTTP to loopback; the response's getResponseCode, getContentText, getHeaders), Logger.log and Utilities.sleep.
+// Time is the run's own clock: real time plus the time slept, which passes at once (a sleep longer than Google's
+// limit of 300000 ms throws, as there). Prints {"suffixes": {name: suffix}, "log": [lines], "slept_ms": N} once main()
+// returns.
 "use strict";
 
 const fs = require("fs");
 const vm = require("vm");
 const childProcess = require("child_process");
 
-const [scriptPath, campaignsJson] = process.argv.slice(2);
+const [scriptPath, campaignsJson, optionsJson] = process.argv.slice(2);
 const campaigns = JSON.parse(campaignsJson).map((c) => ({ suffix: "", ...c }));
+const options = { run_s: 1800, ...JSON.parse(optionsJson || "{}") };
 const log = [];
+const started = Date.now();
+let sleptMs = 0;
+
+function sleep(ms) {
+  if (typeof ms !== "number" || ms < 0 || ms > 300000) {
+    throw new Error("Utilities.sleep: the pause must be 0-300000 ms, not " + ms);
+  }
+  sleptMs += ms;
+}
 
 // Run in a child node process so that the fetch blocks the script, as UrlFetchApp.fetch does.
 const FETCH = `
 const [url, options] = [process.argv[1], JSON.parse(process.argv[2])];
 fetch(url, {method: options.method || "get", headers: options.headers || {}})
-  .then(async (r) => process.stdout.write(JSON.stringify({code: r.status, body: await r.text()})))
+  .then(async (r) => process.stdout.write(JSON.stringify({code: r.status, body: await r.text(),
+                                                         headers: Object.fromEntries(r.headers)})))
   .catch((e) => { process.stderr.write(String(e)); process.exit(2); });
 `;
 
@@ -34,7 +48,11 @@ function urlFetch(url, options) {
   if (response.code >= 400 && !(options && options.muteHttpExceptions)) {
     throw new Error("Request failed for " + url + " returned code " + response.code);
   }
-  return { getResponseCode: () => response.code, getContentText: () => response.body };
+  return {
+    getResponseCode: () => response.code,
+    getContentText: () => response.body,
+    getHeaders: () => response.headers,
+  };
 }
 
 const CONDITION = /^LabelNames CONTAINS_ANY \[(.*)\]$/;
@@ -69,6 +87,9 @@ function campaignOf(campaign) {
       setFinalUrlSuffix: (suffix) => {
         campaign.suffix = suffix;
       },
+      clearFinalUrlSuffix: () => {
+        campaign.suffix = "";
+      },
     }),
   };
 }
@@ -76,15 +97,18 @@ function campaignOf(campaign) {
 const sandbox = {
   AdsApp: {
     campaigns: () => selector([]),
-    getExecutionInfo: () => ({ isPreview: () => false }),
+    getExecutionInfo: () => ({
+      isPreview: () => false,
+      getRemainingTime: () => options.run_s - (Date.now() - started + sleptMs) / 1000,
+    }),
   },
   UrlFetchApp: { fetch: urlFetch },
   Logger: { log: (line) => log.push(String(line)) },
-  Utilities: { sleep: (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms) },
+  Utilities: { sleep },
   JSON,
 };
 vm.createContext(sandbox);
 vm.runInContext(fs.readFileSync(scriptPath, "utf8"), sandbox, { filename: scriptPath });
 vm.runInContext("main()", sandbox);
 const suffixes = Object.fromEntries(campaigns.map((c) => [c.name, c.suffix]));
-process.stdout.write(JSON.stringify({ suffixes, log }));
+process.stdout.write(JSON.stringify({ suffixes, log, slept_ms: sleptMs }));

@@ -25,7 +25,7 @@ from loadtest.chains import ChainServer
 from loadtest.proxies import ProxyServer, ProxyStats
 from loadtest.trackier import FakeTrackier
 from store import database, migrate, redis_client
-from store.embedded import EmbeddedStores
+from store.embedded import EmbeddedRedis, EmbeddedStores
 from tests import helpers
 from tests.helpers import Process
 
@@ -139,6 +139,15 @@ def live_url(runtime: Process) -> Iterator[str]:
     server = wsgiserver.start(build_app(runtime.services))
     yield f"http://127.0.0.1:{server.server_port}"
     server.stop(timeout=1)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A redis-server of this test's own, for tests that stop it or change its configuration."""
+    server = EmbeddedRedis(tmp_path / "own")
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import http.client
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -11,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import gevent
+import gevent.event
+import gevent.server
 import psutil
 import requests
 
@@ -20,6 +27,7 @@ from gateway.process.services import Services
 from loadtest.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
+COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")  # a RESP command's name
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -124,3 +132,59 @@ def provider_for(proxy) -> ProviderSettings:
     return ProviderSettings(host=host, port=port, scheme="http" if proxy.kind == "http" else "socks5h", username="acct",
                             username_template="user-{username}-region-{country}-sessid-{session}",
                             password=Secret(proxy.password))
+
+
+class StallingRedis:
+    """A TCP proxy on loopback in front of a Redis server (`unix://` or `redis://` URL) that can hold back the reply
+    to the next command (`stall(seconds)`; `stalled` is set when one is held): a stalled Redis, which a client sees as a
+    timeout after the command ran.
+    `commands` counts the commands clients sent by name (as the proxy saw them go by)."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self.upstream = urlsplit(upstream_url)
+        self.server = gevent.server.StreamServer(("127.0.0.1", 0), self._handle)
+        self.commands: collections.Counter[str] = collections.Counter()
+        self.stalled = gevent.event.Event()
+        self._stall_s = 0.0
+
+    @property
+    def url(self) -> str:
+        db = self.upstream.path.strip("/") if self.upstream.scheme != "unix" else "0"
+        return f"redis://127.0.0.1:{self.server.server_port}/{db or 0}"
+
+    def start(self) -> StallingRedis:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+
+    def stall(self, seconds: float) -> None:
+        self._stall_s = seconds
+        self.stalled.clear()
+
+    def _connect(self) -> socket.socket:
+        if self.upstream.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(self.upstream.path)
+            return sock
+        return socket.create_connection((self.upstream.hostname, self.upstream.port or 6379))
+
+    def _handle(self, client: socket.socket, _address: tuple) -> None:
+        upstream = self._connect()
+        pumps = [gevent.spawn(self._pump, client, upstream, False), gevent.spawn(self._pump, upstream, client, True)]
+        gevent.joinall(pumps, count=1)
+        for sock in (client, upstream):
+            sock.close()
+        gevent.killall(pumps)
+
+    def _pump(self, source: socket.socket, target: socket.socket, replies: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if not replies:
+                    self.commands.update(name.decode().upper() for name in COMMAND.findall(data))
+                elif self._stall_s:
+                    stall, self._stall_s = self._stall_s, 0.0
+                    self.stalled.set()
+                    gevent.sleep(stall)
+                target.sendall(data)

@@ -4,22 +4,23 @@ kept for the next click; the filler; the suffix feed and the Google Ads script t
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import gevent
 import gevent.event
 import pytest
+import redis
 import requests
 
 from gateway.ahead.filler import Demand
 from gateway.process import wsgiserver
 from gateway.process.app import build_app
 from loadtest.chains import chain
+from store.buckets import Bucket
 from tests.conftest import ADMIN_TOKEN
-from tests.helpers import cli_env, run_gateway
+from tests.helpers import StallingRedis, cli_env, run_gateway
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 RUNTIME = Path(__file__).with_name("ads_runtime.js")
@@ -85,18 +86,39 @@ def test_ahead_only_answers_from_the_bucket_or_falls_back_at_once(make_gateway, 
 
 
 def test_a_late_inline_trace_is_used_by_the_next_click(make_gateway, chains):
-    """A click of an ahead offer whose bucket was empty traces inline; its trace ends after the click fell back,
-    goes into the bucket, and the next click takes it."""
+    """A click of an ahead offer whose bucket was empty traces inline; its trace ends after the click fell back and,
+    since nothing of the click went into it (no pass-through parameter), goes into the bucket: the next click takes
+    it."""
     gw = make_gateway(slots=2)
     slow = chain(chains.url(), ["302"], f"{chains.url()}/land?clickid=late-1&delay_ms=600")
     ahead_offer(gw, chains, tracking_url=slow, wait_ms=100, fallback_url="https://fallback.example/")
-    first = gw.click("shop", {"gclid": "G1"})
-    assert first.headers["Location"] == "https://fallback.example/?gclid=G1"
+    first = gw.click("shop", {"ref": "nav"})
+    assert first.headers["Location"] == "https://fallback.example/"
     gw.rt.services.background.join(timeout=10)
     second = gw.click("shop", {"gclid": "G2"})
     assert second.headers["Location"] == f"{chains.url()}/land?clickid=late-1&delay_ms=600&gclid=G2"
     late, used = records_of(gw, "fallback_timeout")[0], records_of(gw, "final_ahead")[0]
     assert used["ahead_trace_id"] == late["id"]
+
+
+def test_a_late_trace_made_with_a_clicks_values_never_reaches_another_visitor(make_gateway, chains):
+    """A chain that copies the click's query into the landing page, traced late for a click carrying gclid and
+    utm_* values: the trace is recorded, kept out of the bucket and counted `late_private`; the next visitor and the
+    suffix feed never see the first visitor's values or its click id."""
+    gw = make_gateway(slots=2)
+    ahead_offer(gw, chains, tracking_url=f"{chains.url()}/demo/start?aff=7&delay_ms=150", wait_ms=50,
+                fallback_url="https://fallback.example/")
+    token = gw.rt.catalog.rotate_feed_token("shop").feed_token
+    gw.click("shop", {"gclid": "VICTIM", "utm_term": "evil-term", "utm_content": "evil-content"})
+    gw.rt.services.background.join(timeout=10)
+    private = records_of(gw, "fallback_timeout")[0]
+    assert private["final_url"] and "VICTIM" in private["final_url"], "the chain copied the click's values"
+    assert gw.rt.ahead.status(gw.rt.offers.get("shop"))["counts"]["late_private"] == 1
+    second = gw.click("shop", {"gclid": "G2"})
+    feed = requests.get(f"{gw.url}/feed/shop/suffix", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert "VICTIM" not in second.headers["Location"] and "evil" not in second.headers["Location"]
+    assert feed.status_code == 204
+    assert not records_of(gw, "final_ahead")
 
 
 def test_inline_offers_keep_nothing(make_gateway, chains):
@@ -188,69 +210,16 @@ def test_a_click_that_takes_a_trace_wakes_its_processs_filler(make_gateway, chai
 
 def test_traces_past_their_age_are_never_handed_out(runtime):
     """A bucket drops entries older than the offer's age limit before handing one out, and counts them."""
-    buckets = runtime.stores.buckets
-    buckets.put("o", "us", json.dumps({"id": "1"}), max_age_ms=100, depth=5)
+    buckets, bucket = runtime.stores.buckets, Bucket("o", "v1", "us")
+    buckets.put(bucket, json.dumps({"id": "1"}), max_age_ms=100, depth=5)
     gevent.sleep(0.15)  # the age under test is time itself
-    taken = buckets.take("o", "us", max_age_ms=100)
+    taken = buckets.take(bucket, max_age_ms=100)
     assert (taken.entry, taken.expired) == (None, 1)
-    assert buckets.stats("o") == {"made": 1, "hits": 0, "feed": 0, "misses": 1, "expired": 1}
+    assert buckets.stats("o") == {"made": 1, "hits": 0, "feed": 0, "misses": 1, "expired": 1, "late_private": 0,
+                                  "taken_unanswered": 0}
     for n in range(7):
-        buckets.put("o", "us", json.dumps({"id": str(n)}), max_age_ms=60_000, depth=5)
-    assert buckets.look("o", "us", 60_000).entries == 5 and buckets.stats("o")["expired"] == 3
-
-
-def test_the_feed_hands_out_fresh_suffixes_to_its_token_only(make_gateway, chains):
-    """`GET /feed/{offer}/suffix` with the offer's feed token: a fresh suffix (the query of the URL a click
-    would land on), 204 once the bucket is empty, 401 without or with a wrong token, 404 for an unknown offer."""
-    gw = make_gateway(slots=4)
-    ahead_offer(gw, chains)
-    token = requests.post(f"{gw.url}/api/offers/shop/feed-token", headers=AUTH, timeout=10).json()["feed_token"]
-    fill(gw)
-    url = f"{gw.url}/feed/shop/suffix"
-    got = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert got.status_code == 200 and got.headers["Cache-Control"] == "no-store"
-    body = got.json()
-    suffix = dict(parse_qsl(body["suffix"]))
-    assert set(suffix) == {"aff", "clickid", "sub1"} and len(suffix["clickid"]) == 12
-    assert body["final_url"].startswith(f"{chains.url()}/land?") and 0 <= body["age_s"] < 300 and body["traced_at"]
-    assert requests.get(f"{url}?token={token}", timeout=10).status_code == 204
-    assert requests.get(url, timeout=10).status_code == 401
-    assert requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
-    assert requests.get(f"{gw.url}/feed/nope/suffix", headers={"Authorization": f"Bearer {token}"},
-                        timeout=10).status_code == 404
-    ahead = requests.get(f"{gw.url}/api/offers/shop/ahead", headers=AUTH, timeout=10).json()
-    assert ahead["counts"]["feed"] == 1 and ahead["buckets"][0]["entries"] == 0
-    assert ahead["counts"]["misses"] == 2  # the warm-up click and the feed's 204
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the Ads script is not run")
-@pytest.mark.parametrize("dry_run", [False, True])
-def test_the_ads_script_runs_against_a_google_ads_double(make_gateway, chains, tmp_path, dry_run):
-    """`gateway ads-script` prints a script that node parses and that, run against a double of the Google Ads
-    runtime and the live gateway, sets a fresh suffix on each labelled campaign (none in a dry run)."""
-    gw = make_gateway(slots=6)
-    ahead_offer(gw, chains)
-    gw.rt.services.feed.rotate_token("shop")
-    fill(gw, wanted=3)
-    args = ["ads-script", "shop", "--label", "gw shop", "--base-url", gw.url] + (["--dry-run"] if dry_run else [])
-    made = run_gateway(*args, env=cli_env(gw.rt.settings, tmp_path))
-    assert made.returncode == 0, made.stderr
-    script = tmp_path / "ads.js"
-    script.write_text(made.stdout)
-    assert subprocess.run(["node", "--check", str(script)], capture_output=True, timeout=30).returncode == 0
-    campaigns = [{"name": "A", "labels": ["gw shop"]}, {"name": "B", "labels": ["other"]},
-                 {"name": "C", "labels": ["gw shop"]}]
-    ran = subprocess.run(["node", str(RUNTIME), str(script), json.dumps(campaigns)], capture_output=True, text=True,
-                         timeout=60)
-    assert ran.returncode == 0, ran.stderr
-    result = json.loads(ran.stdout)
-    suffixes = result["suffixes"]
-    if dry_run:
-        assert suffixes == {"A": "", "B": "", "C": ""} and any("[dry run]" in line for line in result["log"])
-    else:
-        assert suffixes["B"] == "" and suffixes["A"] != suffixes["C"]
-        assert all(dict(parse_qsl(suffixes[name]))["clickid"] for name in ("A", "C"))
-        assert "pass 1: 2 campaign(s) labelled gw shop, 2 updated, 0 without a fresh trace" in result["log"]
+        buckets.put(bucket, json.dumps({"id": str(n)}), max_age_ms=60_000, depth=5)
+    assert buckets.look(bucket, 60_000).entries == 5 and buckets.stats("o")["expired"] == 3
 
 
 def test_ahead_state_is_seen_in_metrics_and_offers_show(make_gateway, chains, tmp_path):
@@ -270,3 +239,116 @@ def test_ahead_state_is_seen_in_metrics_and_offers_show(make_gateway, chains, tm
         assert line in metrics, line
     shown = run_gateway("offers", "show", "shop", env=cli_env(gw.rt.settings, tmp_path))
     assert "bucket us" in shown.stdout and "hits 1" in shown.stdout
+
+
+def test_a_take_sent_again_after_a_timeout_gets_the_same_entries(make_runtime, store_urls):
+    """Redis ran a take, but its reply came after the client's timeout and redis-py sent the take again: the second
+    run answers what the first took (the take's id is remembered), so one take takes one entry, never two."""
+    proxy = StallingRedis(store_urls.redis).start()
+    try:
+        rt = make_runtime(redis__url=proxy.url, redis__timeout_s=0.3)
+        buckets, bucket = rt.stores.buckets, Bucket("o", "v1", "us")
+        for n in range(4):
+            buckets.put(bucket, json.dumps({"id": f"00000000-0000-0000-0000-00000000000{n}"}), 60_000, depth=5)
+        proxy.stall(1.0)
+        sent_before = proxy.commands["EVALSHA"]
+        taken = buckets.take(bucket, 60_000)
+        assert proxy.stalled.wait(5) and proxy.commands["EVALSHA"] - sent_before == 2, "the take was not sent twice"
+    finally:
+        proxy.stop()
+    assert json.loads(taken.entry)["id"].endswith("0")
+    assert buckets.stats("o")["hits"] == 1
+    assert [json.loads(e)["id"][-1] for e in rt.stores.redis.zrange(buckets.bucket_key(bucket), 0, -1)] == \
+        ["1", "2", "3"]
+
+
+def test_entries_whose_use_was_never_answered_are_counted_and_never_handed_again(make_gateway, chains):
+    """A process that took a trace and died before answering: the entry is gone from the bucket (no other use gets
+    it) and, once `[ahead] answer_within_s` has passed, counted `taken_unanswered`; answered uses are not."""
+    gw = make_gateway(slots=4, ahead__answer_within_s=0.2)
+    ahead_offer(gw, chains)
+    fill(gw, wanted=3)
+    offer = gw.rt.offers.get("shop")
+    dead = gw.rt.ahead.take(offer)  # taken, and its process "dies": never answered
+    answered = [gw.click("shop", {"gclid": f"G{n}"}) for n in range(2)]
+    gw.rt.ahead.answers.send()
+    gevent.sleep(0.3)  # the time under test: past answer_within_s
+    assert gw.rt.ahead.look(offer, "us").unanswered == 1
+    counts = gw.rt.ahead.status(offer)["counts"]
+    assert (counts["hits"], counts["taken_unanswered"]) == (3, 1)
+    used = {r["ahead_trace_id"] for r in records_of(gw, "final_ahead")}
+    assert len(used) == 2 and str(dead.trace.trace_id) not in used and all(a.status_code == 302 for a in answered)
+
+
+def test_a_change_of_what_shapes_a_trace_leaves_the_old_traces_behind(make_gateway, chains):
+    """Traces made for the old tracking URL are never handed out after a change of it (nor of the country, the user
+    agent or the parameter policy); a change of the name keeps them."""
+    gw = make_gateway(slots=4)
+    ahead_offer(gw, chains)
+    fill(gw, wanted=3)
+    requests.patch(f"{gw.url}/api/offers/shop", json={"name": "Renamed"}, headers=AUTH, timeout=10).raise_for_status()
+    assert gw.click("shop", {"gclid": "G1"}).headers["Location"].startswith(f"{chains.url()}/land?aff=7&")
+    new_chain = chain(chains.url(), ["302"], f"{chains.url()}/land?clickid=new-chain")
+    changed = requests.patch(f"{gw.url}/api/offers/shop", json={"tracking_url": new_chain}, headers=AUTH, timeout=10)
+    assert changed.status_code == 200
+    assert gw.rt.ahead.status(gw.rt.offers.get("shop"))["buckets"][0]["entries"] == 0
+    landed = gw.click("shop", {"gclid": "G2"}).headers["Location"]
+    assert landed == f"{chains.url()}/land?clickid=new-chain&gclid=G2"
+    assert records_of(gw)[0]["outcome"] == "final"
+
+
+def test_a_feed_only_offer_is_filled_from_its_first_poll_and_idles_without(make_gateway, chains):
+    """An ahead_only offer nobody clicks (parallel tracking: the feed is its only consumer): its first poll finds
+    the bucket empty, counts as demand and wakes the filler; the next poll gets a suffix. Without a poll for
+    `[ahead] idle_s` the offer is idle again."""
+    gw = make_gateway(slots=4, ahead__tick_s=60)
+    ahead_offer(gw, chains, mode="ahead_only")
+    token = gw.rt.catalog.rotate_feed_token("shop").feed_token
+    offer = gw.rt.offers.get("shop")
+    put, filled = gw.rt.ahead.put, gevent.event.Event()
+    gw.rt.ahead.put = lambda *args: (put(*args), filled.set())
+    gw.rt.filler.start()
+    try:
+        first = requests.get(f"{gw.url}/feed/shop/suffix", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert first.status_code == 204
+        assert filled.wait(10), "the feed's miss did not get the bucket filled"
+        second = requests.get(f"{gw.url}/feed/shop/suffix", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    finally:
+        gw.rt.filler.stop()
+    assert second.status_code == 200 and dict(parse_qsl(second.json()["suffix"]))["clickid"]
+    assert not gw.rt.filler.demand(offer).idle and gw.rt.filler.demand(offer).clicks_per_s > 0
+    long_ago = time.time() - gw.rt.settings.ahead.idle_s - 120
+    feed_key = gw.rt.stores.buckets.stats_key(str(offer.id)).replace(":stats", ":feed")
+    gw.rt.stores.redis.delete(feed_key)
+    gw.rt.stores.redis.hset(feed_key, mapping={"last": round(long_ago * 1000), str(int(long_ago // 60)): 2})
+    assert gw.rt.filler.demand(offer).idle and gw.rt.filler.tick() == 0
+
+
+def test_the_filler_refills_after_redis_refused_writes(make_gateway, chains, own_redis):
+    """Redis out of memory (`maxmemory` below what it holds): the filler's ticks fail with an error reply, are
+    logged, counted and tried again with a backoff; the feed answers 503, not 500. Once Redis takes writes again the
+    filler, still running, fills the bucket."""
+    gw = make_gateway(slots=4, redis__url=own_redis.url, ahead__tick_s=0.05)
+    ahead_offer(gw, chains)
+    token = gw.rt.catalog.rotate_feed_token("shop").feed_token
+    gw.rt.filler.wanted = lambda offer, demand: 2
+    failed, put, filled = gevent.event.Event(), gw.rt.ahead.put, gevent.event.Event()
+    refused = gw.rt.filler._failed
+    gw.rt.filler._failed = lambda *args: (failed.set(), refused(*args))
+    gw.rt.ahead.put = lambda *args: (put(*args), filled.set())
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.config_set("maxmemory", 1)
+    try:
+        gw.rt.filler.start()
+        assert failed.wait(10), "the filler did not meet the refusal"
+        feed = requests.get(f"{gw.url}/feed/shop/suffix", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert feed.status_code == 503 and feed.headers["Retry-After"]
+        assert not filled.is_set()
+        admin.config_set("maxmemory", 0)
+        assert filled.wait(20), "the filler did not fill the bucket once Redis took writes again"
+        assert not gw.rt.filler.greenlet.dead
+    finally:
+        gw.rt.filler.stop()
+        admin.config_set("maxmemory", 0)
+        admin.close()
+    assert gw.rt.metrics.registry.get_sample_value("gateway_ahead_filler_errors_total", {"kind": "store"}) >= 1

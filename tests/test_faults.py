@@ -19,7 +19,7 @@ import requests
 
 from gateway.config import Settings
 from loadtest.chains import chain
-from store.embedded import EmbeddedPostgres, EmbeddedRedis
+from store.embedded import EmbeddedPostgres
 from tests.helpers import GatewayProcess, Process, cli_env, provider_for
 from tests.test_trackier import trackier_settings
 
@@ -27,14 +27,6 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chr
 WAIT_MS = 1500
 
 
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "own")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

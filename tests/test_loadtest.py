@@ -46,11 +46,12 @@ def test_ahead_smoke_run_hands_each_trace_to_one_click_across_two_processes(sett
 
 
 def test_a_trace_handed_twice_too_old_or_a_bucket_too_deep_breaks_the_invariant():
-    uses = {"uses": 10, "traces": 10, "oldest_ms": 3000, "unknown": 0}
+    uses = {"uses": 10, "traces": 10, "oldest_ms": 3000, "unknown": 0, "private": 0}
     assert harness.check_ahead(uses, 300, deepest=5, depth=5).ok
     assert not harness.check_ahead({**uses, "traces": 9}, 300, 5, 5).ok
     assert not harness.check_ahead({**uses, "oldest_ms": 300_001}, 300, 5, 5).ok
     assert not harness.check_ahead({**uses, "unknown": 1}, 300, 5, 5).ok
+    assert not harness.check_ahead({**uses, "private": 1}, 300, 5, 5).ok, "a trace made with a click's values"
     assert not harness.check_ahead(uses, 300, deepest=6, depth=5).ok
     assert not harness.check_ahead({**uses, "uses": 0, "traces": 0}, 300, 0, 5).ok, "no click from a bucket"
 

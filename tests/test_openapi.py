@@ -43,7 +43,7 @@ def test_the_document_is_served_and_matches_the_routes(live_url):
     from gateway.routes import api_offers, api_pairs, api_pool
 
     app = Bottle()
-    api_offers.register(app, None, None, None, None)
+    api_offers.register(app, None, None, None)
     api_pairs.register(app, None)
     api_pool.register(app, None, None, None, 0.0)
     routed = {openapi.documented_path(route.rule) for route in app.routes}

@@ -3,29 +3,53 @@
 `GET /feed/{offer}/suffix[?country=CC]` takes one trace from the offer's bucket (the same buckets clicks take
 from; each trace goes to one use) and answers the query of the URL a click would land on, after the offer's
 parameter policy: `clickid=...&sub1=...`. It is authorised by the offer's own feed token, not the admin token: it
-is called from Google Ads scripts, which must hold it.
+is called from Google Ads scripts, which must hold it. It is an endpoint on the internet: no token, a wrong token
+and an unknown offer are refused alike (no offer can be found out by its slug), each token has its own rate limit,
+and `HEAD` only says whether a suffix is there, taking nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import secrets
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from gateway.ahead.buckets import AheadBuckets
+from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed
 from gateway.countries import normalize
 from gateway.errors import GatewayError
 from gateway.tracing import params
-from store.offers import Offer, Offers
+from store.offers import Offer
+from store.ratelimit import RateLimiter
+
+NO_TOKEN = b"\0" * 32  # compared against when there is no offer, so an unknown offer costs what a known one does
 
 
 class FeedRefused(GatewayError):
-    """No feed token, or not this offer's."""
+    """No feed token, a wrong one, or no such offer: told apart to nobody."""
 
     status = 401
     code = "unauthorized"
+
+
+class FeedClosed(GatewayError):
+    """The token is right, but the offer is disabled or does not trace ahead."""
+
+    status = 404
+    code = "not_found"
+
+
+class FeedLimited(GatewayError):
+    """The token asked more often than `[ahead] feed_per_minute` this minute."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many feed requests for this token this minute; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -40,27 +64,52 @@ class Suffix:
 
 
 class SuffixFeed:
-    def __init__(self, offers: Offers, buckets: AheadBuckets) -> None:
-        self.offers = offers
+    def __init__(self, find: Callable[[str], Offer | None], buckets: AheadBuckets, limiter: RateLimiter,
+                 per_minute: int) -> None:
+        self.find = find  # an offer by slug or id, None when there is none (the click path's cache)
         self.buckets = buckets
+        self.limiter = limiter
+        self.per_minute = per_minute
 
     def suffix(self, offer_key: str, token: str | None, country: str | None = None) -> Suffix | None:
-        """A fresh suffix for the offer (None when its bucket is empty); NotFound, FeedRefused."""
-        offer = self.offers.get(offer_key)
-        expected = (offer.feed_token or "").encode()
-        if not token or not expected or not hmac.compare_digest(token.encode(), expected):
-            raise FeedRefused("a valid feed token is required (gateway offers rotate-feed-token OFFER)")
-        if country:
-            offer = replace(offer, country=normalize(country), fallback_countries=[])
-        handed = self.buckets.take(offer, use="feed")
+        """A fresh suffix for the offer, taken for this answer (None when its bucket is empty)."""
+        offer = self._opened(offer_key, token)
+        handed = self.buckets.take(offer, use="feed", countries=_countries(offer, country))
         if handed is None:
             return None
-        trace = handed.trace
-        landing = params.landing(trace.final_url, trace.chain, offer.param_policy, [])
-        traced_at = datetime.fromtimestamp(handed.traced_at_ms / 1000, UTC).isoformat(timespec="seconds")
-        return Suffix(urlsplit(landing).query, trace.final_url, traced_at, round(handed.age_ms / 1000, 1))
+        self.buckets.answered(offer, handed)
+        return _suffix(offer, handed)
 
-    def rotate_token(self, offer_key: str) -> Offer:
-        """A new feed token for the offer (192 random bits); the old one stops working at once."""
-        return self.offers.set_feed_token(offer_key, secrets.token_urlsafe(24))
+    def ready(self, offer_key: str, token: str | None, country: str | None = None) -> bool:
+        """Whether a suffix is there now, taking nothing (HEAD)."""
+        offer = self._opened(offer_key, token)
+        return any(self.buckets.look(offer, cc).entries for cc in _countries(offer, country))
 
+    def _opened(self, offer_key: str, token: str | None) -> Offer:
+        """The offer whose feed `token` opens, this request counted against the token's limit: FeedRefused,
+        FeedClosed, FeedLimited."""
+        offer = self.find(offer_key)
+        expected = offer.feed_token.encode() if offer and offer.feed_token else NO_TOKEN
+        if not hmac.compare_digest((token or "").encode(), expected) or offer is None or not offer.feed_token:
+            raise FeedRefused("a valid feed token for this offer is required (Authorization: Bearer TOKEN; "
+                              "gateway offers rotate-feed-token OFFER makes one)")
+        if not offer.enabled or offer.click_mode not in AHEAD_MODES:
+            raise FeedClosed(f"offer {offer.slug} " + ("is disabled" if not offer.enabled else
+                                                        f"does not trace ahead (click_mode {offer.click_mode})"))
+        hit = self.limiter.hit("feed", hashlib.sha256(offer.feed_token.encode()).hexdigest()[:16])
+        if hit.count > self.per_minute:
+            raise FeedLimited(hit.retry_after_s)
+        return offer
+
+
+def _countries(offer: Offer, country: str | None) -> list[str]:
+    """The buckets a feed request takes from: `?country=` alone, else the offer's country and fallbacks (a
+    ValidationError for a bad country)."""
+    return [normalize(country, "country")] if country else [offer.country, *offer.fallback_countries]
+
+
+def _suffix(offer: Offer, handed: Handed) -> Suffix:
+    trace = handed.trace
+    landing = params.landing(trace.final_url, trace.chain, offer.param_policy, [])
+    traced_at = datetime.fromtimestamp(handed.traced_at_ms / 1000, UTC).isoformat(timespec="seconds")
+    return Suffix(urlsplit(landing).query, trace.final_url, traced_at, round(handed.age_ms / 1000, 1))

@@ -1,16 +1,19 @@
-"""The filler: keeps the bucket of every offer that answers ahead at the depth its clicks need.
+"""The filler: keeps the bucket of every offer that answers ahead at the depth its demand needs.
 
-A greenlet in every process wakes each `[ahead] tick_s`, and at once (at most every 50 ms) when a click of its own
-process took a trace. For each enabled offer in `ahead`/`ahead_only` mode it
-holds the bucket of the offer's country cluster-wide (one filler per bucket, however many processes), reads the
-offer's recent click rate from the per-minute counters, and starts as many traces as the bucket lacks:
+A greenlet in every process wakes each `[ahead] tick_s`, and at once (at most every 50 ms) when a click or a feed
+request of its own process took from a bucket or found it empty. For each enabled offer in `ahead`/`ahead_only` mode
+it holds the bucket of the offer's country cluster-wide (one filler per bucket, however many processes), reads the
+offer's recent demand (clicks and beacons from the per-minute counters, the suffix feed's requests from its own), and
+starts as many traces as the bucket lacks:
 
-    want = min(depth, ceil(clicks per second x max age x 0.8)), at least 1 while the offer has clicks
+    want = min(depth, ceil(demand per second x max age x 0.8)), at least 1 while the offer has demand
 
 so a burst is refilled as fast as the pool allows, a slow offer keeps no more than it will use before the traces
-age out, and an offer without clicks for `[ahead] idle_s` is not traced at all (proxy traffic costs money). Its
-traces take the same path as clicks (lease, trace, release, record with source `ahead`), but a lease only while more
-than `[ahead] reserve_ready` slots of the country are ready, and never by waiting: inline clicks come first.
+age out, and an offer without demand for `[ahead] idle_s` is not traced at all (proxy traffic costs money). Its
+traces take the same path as clicks (lease, trace, release, record with source `ahead`), of the offer's clean
+tracking URL, but a lease only while more than `[ahead] reserve_ready` slots of the country are ready, and never by
+waiting: inline clicks come first. A tick that fails (Redis away or refusing writes) is logged, counted and tried
+again after a backoff; the greenlet never stays dead.
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets
+from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, clean_url
 from gateway.config import AheadSettings
 from gateway.metrics import Metrics
-from gateway.tracing import params
 from gateway.tracing.records import TraceRecord
 from gateway.tracing.runner import TraceRunner
-from store.buckets import Buckets
+from store.buckets import Buckets, epoch_minute
 from store.clickstats import ClickStats
 from store.errors import StoreError
 from store.offers import Offer, Offers
@@ -39,9 +41,11 @@ from store.pool import EgressPool
 
 log = logging.getLogger(__name__)
 OFFERS_REFRESH_S = 10.0
-NOT_CLICKS = frozenset({"fallback_bot", "beacon", "traced", "failed"})  # bots, beacons, traces made for no click
+NOT_DEMAND = frozenset({"fallback_bot", "traced", "failed"})  # bots, and traces made for no click
 FILL_FACTOR = 0.8
 MIN_TICK_GAP_S = 0.05
+BACKOFF_MAX_S = 30.0
+RESTART_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,13 @@ class Filler:
 
     def start(self) -> None:
         self.greenlet = gevent.spawn(self._loop)
-        self.greenlet.link_exception(lambda g: log.error("ahead filler crashed: %r", g.exception))
+        self.greenlet.link_exception(self._crashed)
+
+    def _crashed(self, greenlet: gevent.Greenlet) -> None:
+        log.error("ahead filler crashed, restarting in %.0f s: %r", RESTART_S, greenlet.exception)
+        self.metrics.ahead_filler_errors.labels("crash").inc()
+        self.greenlet = gevent.spawn_later(RESTART_S, self._loop)
+        self.greenlet.link_exception(self._crashed)
 
     def stop(self) -> None:
         if self.greenlet:
@@ -85,14 +95,27 @@ class Filler:
             self.greenlet = None
 
     def _loop(self) -> None:
+        failures = 0
         while True:
             self._poked.clear()
             try:
                 self.tick()
-            except StoreError as exc:
-                log.warning("ahead filler skipped a tick: %s", exc)
+                failures = 0
+            except Exception as exc:  # a store away or refusing, or a bug (logged with its traceback): go on
+                failures += 1
+                if not isinstance(exc, StoreError):
+                    log.exception("ahead filler tick failed")
+                self._failed("store" if isinstance(exc, StoreError) else "bug", failures, exc)
+                continue
             gevent.sleep(MIN_TICK_GAP_S)
             self._poked.wait(self.settings.tick_s)
+
+    def _failed(self, kind: str, failures: int, exc: Exception) -> None:
+        pause = min(BACKOFF_MAX_S, self.settings.tick_s * 2 ** failures)
+        self.metrics.ahead_filler_errors.labels(kind).inc()
+        if failures in (1, 10) or failures % 100 == 0:
+            log.warning("ahead filler: tick failed (%d in a row), trying again in %.1f s: %s", failures, pause, exc)
+        gevent.sleep(pause)
 
     def poke(self, *_: object) -> None:
         """A trace was taken here: look again now rather than at the next tick (at most every MIN_TICK_GAP_S)."""
@@ -128,15 +151,20 @@ class Filler:
         return started
 
     def demand(self, offer: Offer) -> Demand:
-        """The offer's clicks per second, and whether none came for `[ahead] idle_s`. The rate is the higher of the
-        average over `demand_window_s` and that of the last minute and this one so far: a burst is seen within
-        seconds, and a quiet minute does not empty the bucket of an offer that clicks on average."""
+        """The offer's uses per second (clicks and beacons, feed requests), and whether none came for `[ahead]
+        idle_s`. The rate is the higher of the average over `demand_window_s` and that of the last minute and this
+        one so far: a burst is seen within seconds, and a quiet minute does not empty the bucket of an offer that is
+        used on average."""
         window, idle = math.ceil(self.settings.demand_window_s / 60), math.ceil(self.settings.idle_s / 60)
         rows = self.click_stats.minutes(str(offer.id), max(window, idle) + 1)
-        counts = [sum(n for outcome, n in row["counts"].items() if outcome not in NOT_CLICKS) for row in rows]
-        into_minute = time.time() % 60
+        feed = self.buckets.feed_demand(str(offer.id))
+        first_minute, now = epoch_minute() - len(rows) + 1, time.time()
+        counts = [sum(n for outcome, n in row["counts"].items() if outcome not in NOT_DEMAND)
+                  + feed.per_minute.get(first_minute + i, 0) for i, row in enumerate(rows)]
+        into_minute = now % 60
         rate = max(sum(counts[-window - 1:]) / (window * 60 + into_minute), sum(counts[-2:]) / (60 + into_minute))
-        return Demand(rate, not any(counts[-idle - 1:]))
+        fed_lately = feed.last_ms is not None and now * 1000 - feed.last_ms <= self.settings.idle_s * 1000
+        return Demand(rate, not any(counts[-idle - 1:]) and not fed_lately)
 
     def wanted(self, offer: Offer, demand: Demand) -> int:
         if demand.idle:
@@ -147,10 +175,13 @@ class Filler:
     def _trace(self, offer: Offer, country: str) -> None:
         record = TraceRecord(outcome="", offer_id=offer.id, offer_slug=offer.slug, source="ahead")
         try:
-            result = self.runner.run(offer, params.fill(offer.tracking_url, []), wait_ms=0, purpose="ahead",
-                                     record=record, countries=[country])
+            result = self.runner.run(offer, clean_url(offer), wait_ms=0, purpose="ahead", record=record,
+                                     countries=[country])
             self.metrics.ahead_traces.labels(offer.slug, "ok" if result.ok else result.error).inc()
             if result.ok:
                 self.ahead.put(offer, country, record.id, result)
+        except StoreError as exc:
+            self.metrics.ahead_filler_errors.labels("put").inc()
+            log.warning("a trace made ahead for %s was not kept: %s", offer.slug, exc)
         finally:
             self.in_flight[(offer.id, country)] -= 1

@@ -21,7 +21,7 @@ def cmd_ads_script(settings: Settings, args: argparse.Namespace) -> int:
         raise ValidationError("OFFER", f"{offer.slug} has no feed token yet: gateway offers rotate-feed-token "
                                        f"{offer.slug}")
     print(ads_script(offer.slug, f"{base}/feed/{offer.slug}/suffix", offer.feed_token, args.label or
-                     f"gateway:{offer.slug}", args.dry_run, args.passes, args.interval_s), end="")
+                     f"gateway:{offer.slug}", args.dry_run, args.passes, args.interval_s, args.on_empty), end="")
     return 0
 
 
@@ -32,5 +32,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="the script logs what it would set and sets nothing")
     p.add_argument("--base-url", help="the gateway's public URL (default [trackier] public_base_url)")
     p.add_argument("--passes", type=int, default=1, help="passes per run, for fresher suffixes (default 1)")
-    p.add_argument("--interval-s", type=int, default=300, help="seconds between passes (default 300)")
+    p.add_argument("--interval-s", type=int, default=300,
+                   help="seconds between passes, at most 300: the longest pause Google Ads allows (default 300)")
+    p.add_argument("--on-empty", choices=("keep", "clear"), default="keep",
+                   help="the feed has no fresh trace: keep the campaign's suffix (default) or clear it")
     p.set_defaults(handler=cmd_ads_script)

@@ -95,7 +95,7 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rotate_feed_token(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
-        offer = services.feed.rotate_token(args.key)
+        offer = services.catalog.rotate_feed_token(args.key)
     print(f"new feed token of {offer.slug} (the old one no longer works): {offer.feed_token}")
     print(f"feed: GET /feed/{offer.slug}/suffix with 'Authorization: Bearer <token>'; "
           f"`gateway ads-script {offer.slug}` writes a Google Ads script that uses it")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from collections.abc import Callable, Mapping
 
 from gateway import text
@@ -193,3 +194,10 @@ class Catalog:
 
     def set_enabled(self, key: str, enabled: bool) -> Offer:
         return self.update(key, {"enabled": enabled})
+
+    def rotate_feed_token(self, key: str) -> Offer:
+        """A new suffix feed token for the offer (192 random bits); the old one stops working at once, in every
+        process."""
+        offer = self.offers.set_feed_token(key, secrets.token_urlsafe(24))
+        self.cache.changed(offer.slug)
+        return offer

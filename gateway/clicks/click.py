@@ -9,8 +9,8 @@
 
 An offer in `ahead` or `ahead_only` mode first takes a fresh trace made ahead from its bucket (`final_ahead`, the
 record naming that trace and its age); on a miss `ahead` traces inline as above (and a trace that ends after its
-click fell back goes into the bucket for the next click), `ahead_only` sends to the fallback at once
-(`fallback_ahead_empty`).
+click fell back goes into the bucket for the next click, if nothing of its click went into it: its tracking URL got
+no pass-through value), `ahead_only` sends to the fallback at once (`fallback_ahead_empty`).
 
 The click path only redirects to an offer's own URLs or to where their traced chains end, never to a URL
 taken from the request. Records go to the background writer; nothing here waits on a store but the lease.
@@ -113,8 +113,8 @@ class ClickHandler:
 
     def _inline(self, offer: Offer, click: Click, record: TraceRecord, started: float) -> Answer:
         url = params.fill(offer.tracking_url, click.inbound, params.passes(offer.pass_through))
-        late = (lambda result, country: self._keep(offer, record, result, country)) if offer.click_mode == "ahead" \
-            else None
+        late = (lambda result, country: self._keep(offer, url, record, result, country)) \
+            if offer.click_mode == "ahead" else None
         job = self.runner.start(offer, url, wait_ms=min(offer.wait_ms, self.settings.lease_wait_ms),
                                 purpose=str(record.id), record=record, late=late)
         try:
@@ -133,10 +133,11 @@ class ClickHandler:
             log.warning("bucket of %s not read: %s", offer.slug, exc)
             return None
 
-    def _keep(self, offer: Offer, record: TraceRecord, result: TraceResult, country: str) -> None:
-        """A trace that ended after its click fell back: the next click of the offer may use it."""
+    def _keep(self, offer: Offer, url: str, record: TraceRecord, result: TraceResult, country: str) -> None:
+        """A trace that ended after its click fell back: the next click of the offer may use it if it carries
+        nothing of this click."""
         try:
-            self.ahead.put(offer, country, record.id, result)
+            self.ahead.keep_late(offer, url, country, record.id, result)
         except StoreError as exc:
             log.warning("late trace %s of %s not kept: %s", record.id, offer.slug, exc)
 
@@ -146,6 +147,7 @@ class ClickHandler:
         record.ahead_trace_id, record.ahead_age_ms = trace.trace_id, handed.age_ms
         record.params = trace.params
         location = safe_location(params.landing(trace.final_url, trace.chain, offer.param_policy, click.inbound))
+        self.ahead.answered(offer, handed)
         return self._untraced(record, started, 302, location, "final_ahead")
 
     def _answer(self, record: TraceRecord, started: float, status: int, location: str | None,

@@ -38,11 +38,11 @@ def build_app(services: Services) -> Callable:
     admin = api.build(token, [
         lambda app: api_pool.register(app, services.slots, services.census, services.maintenance,
                                       settings.pool.cooldown_s),
-        lambda app: api_offers.register(app, services.catalog, services.reports, services.ahead, services.feed),
+        lambda app: api_offers.register(app, services.catalog, services.reports, services.ahead),
         lambda app: api_pairs.register(app, services.campaign_pairs)])
     clicks = ClickApp(services.offer_cache, services.clicks, settings.clicks.max_query_bytes)
     postbacks = PostbackApp(services.receiver, settings.webhooks, settings.clicks.max_query_bytes)
-    feed = FeedApp(services.feed)
+    feed = FeedApp(services.feed, services.metrics)
     console = console_app.build(console_services(services, token))
     exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks, "/healthz": root, "/readyz": root,
              "/metrics": root}

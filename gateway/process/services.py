@@ -141,6 +141,7 @@ class Services:
         """Stop what `start` started; traces under way and queued records get up to 5 s each to finish."""
         self.filler.stop()
         self.background.join(timeout=5.0)
+        self.ahead.answers.stop()
         self.maintenance.stop()
         self.updater.stop()
         self.stores.pool.notices.stop()
@@ -149,6 +150,7 @@ class Services:
 
     def close(self) -> None:
         self.background.kill(timeout=1.0)
+        self.ahead.answers.stop()
         self.offer_cache.subscription.stop()
         self.stores.close()
 
@@ -200,4 +202,5 @@ def build(settings: Settings, stores: Stores) -> Services:
                                      receiver, settings.trackier, settings.webhooks.lease_wait_ms),
         maintenance=Maintenance(MaintenanceStores(stores.pool, stores.snapshots, stores.locks), slots, census,
                                 updater.retry_stale, metrics, settings.maintenance, identity),
-        ahead=ahead, filler=filler, feed=SuffixFeed(stores.offers, ahead))
+        ahead=ahead, filler=filler,
+        feed=SuffixFeed(offer_cache.get, ahead, stores.limiter, settings.ahead.feed_per_minute))

@@ -8,16 +8,21 @@ pywsgi itself never gives up on a client: a connection that sends its headers a 
 between keep-alive requests, holds its file descriptor for good. With `header_timeout_s` a request's line and
 headers must arrive within that time of its first byte; with `idle_timeout_s` no single read or write of the
 connection (waiting for the next request included) may stall longer than that.
+
+The access log (when on) never shows a secret a client put in the query (`?token=` of the feed and of postbacks).
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 
 import gevent
 import gevent.pool
 from gevent import pywsgi
+
+SECRET_PARAM = re.compile(r"([?&;](?:[A-Za-z_]*token|[A-Za-z_]*secret|password)=)[^&;\s#]*", re.IGNORECASE)
 
 
 class SlowClient(socket.timeout):
@@ -52,6 +57,15 @@ class Handler(pywsgi.WSGIHandler):
         if isinstance(ex, SlowClient):
             return None  # close the connection without a word: the client was not talking anyway
         return super()._handle_client_error(ex)
+
+    def format_request(self) -> str:
+        """The access log's line, with the values of secret query parameters (`token=`) replaced."""
+        line = self.requestline
+        self.requestline = SECRET_PARAM.sub(r"\1[redacted]", line) if line else line
+        try:
+            return super().format_request()
+        finally:
+            self.requestline = line
 
     def _end_deadline(self) -> None:
         if self._deadline is not None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from bottle import Bottle, request
 
 from gateway.ahead.buckets import AheadBuckets
-from gateway.ahead.feed import SuffixFeed
 from gateway.clicks.catalog import Catalog
 from gateway.clicks.reports import ClickReports
 from gateway.routes.jsonapi import json_body, query_number, respond
 
 
-def register(app: Bottle, catalog: Catalog, reports: ClickReports, ahead: AheadBuckets, feed: SuffixFeed) -> None:
+def register(app: Bottle, catalog: Catalog, reports: ClickReports, ahead: AheadBuckets) -> None:
     @app.get("/offers")
     def list_offers() -> dict:
         return {"offers": [offer.as_dict() for offer in catalog.all()]}
@@ -43,7 +42,7 @@ def register(app: Bottle, catalog: Catalog, reports: ClickReports, ahead: AheadB
 
     @app.post("/offers/<key>/feed-token")
     def rotate_feed_token(key: str) -> dict:
-        offer = feed.rotate_token(key)
+        offer = catalog.rotate_feed_token(key)
         return {"offer": offer.slug, "feed_token": offer.feed_token, "feed_path": f"/feed/{offer.slug}/suffix"}
 
     @app.get("/traces")

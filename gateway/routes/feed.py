@@ -1,59 +1,66 @@
-"""`GET /feed/{offer}/suffix[?country=CC]`: a fresh trace as a Google Ads final URL suffix, a plain WSGI callable.
-Authorised by the offer's feed token (`Authorization: Bearer TOKEN`, or `?token=`), not the admin token. Answers
-JSON: 200 `{"suffix", "final_url", "traced_at", "age_s"}`, 204 when the bucket is empty, 400 bad query, 401 no or
-wrong token, 404 unknown offer or path, 405, 503 a store is down."""
+"""`GET|HEAD /feed/{offer}/suffix[?country=CC]`: a fresh trace as a Google Ads final URL suffix, a plain WSGI
+callable. Authorised by the offer's feed token (`Authorization: Bearer TOKEN`, or `?token=`, which the access log
+never shows), not the admin token. Answers JSON: 200 `{"suffix", "final_url", "traced_at", "age_s"}`, 204 (no body)
+when the bucket is empty; HEAD takes nothing and answers 200 or 204 by whether a suffix is there. 400 bad query,
+401 no token, a wrong one or an unknown offer (alike), 404 the offer is disabled or not in an ahead mode, 405,
+429 with Retry-After past `[ahead] feed_per_minute` for the token, 503 a store is down or refusing."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
-from gateway.ahead.feed import FeedRefused, SuffixFeed
+from gateway.ahead.feed import FeedClosed, FeedLimited, FeedRefused, SuffixFeed
 from gateway.errors import ValidationError
+from gateway.metrics import Metrics
 from gateway.routes.wsgi import StartResponse, answer, answer_json
 from gateway.tracing import params
-from store.errors import NotFound, StoreError
+from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 MAX_QUERY = 2048
 
 
-def problem(status: int, code: str, message: str) -> tuple[int, dict]:
-    return status, {"error": {"code": code, "message": message}}
+def problem(status: int, code: str, message: str, **headers: str) -> tuple[int, dict, dict]:
+    return status, {"error": {"code": code, "message": message}}, headers
 
 
 class FeedApp:
-    def __init__(self, feed: SuffixFeed) -> None:
+    def __init__(self, feed: SuffixFeed, metrics: Metrics) -> None:
         self.feed = feed
+        self.metrics = metrics
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        status, body = self.handle(environ)
-        if status == 204:
-            return answer(environ, start_response, 204, HEADERS)
-        return answer_json(environ, start_response, status, body, HEADERS)
+        status, body, headers = self.handle(environ)
+        self.metrics.feed_requests.labels(str(status)).inc()
+        if body is None:
+            return answer(environ, start_response, status, {**HEADERS, **headers})
+        return answer_json(environ, start_response, status, body, {**HEADERS, **headers})
 
-    def handle(self, environ: dict) -> tuple[int, dict | None]:
+    def handle(self, environ: dict) -> tuple[int, dict | None, dict]:
         parts = environ.get("PATH_INFO", "").split("/")
         if len(parts) != 4 or parts[3] != "suffix" or not parts[2]:
             return problem(404, "not_found", "no such route: /feed/{offer}/suffix")
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return problem(405, "method_not_allowed", "the feed is GET")
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
+            return problem(405, "method_not_allowed", "the feed is GET (HEAD: is a suffix there?)", Allow="GET, HEAD")
         try:
             query = dict(params.parse_query(environ.get("QUERY_STRING", ""), MAX_QUERY))
-            found = self.feed.suffix(parts[2], _token(environ, query), query.get("country"))
+            token, country = _token(environ, query), query.get("country")
+            if method == "HEAD":
+                return (200 if self.feed.ready(parts[2], token, country) else 204), None, {}
+            found = self.feed.suffix(parts[2], token, country)
         except params.BadQuery as exc:
             return problem(exc.status, "invalid", str(exc))
-        except ValidationError as exc:
-            return problem(400, "invalid", str(exc))
-        except NotFound:
-            return problem(404, "not_found", "no such offer")
-        except FeedRefused as exc:
-            return problem(401, "unauthorized", str(exc))
+        except (ValidationError, FeedRefused, FeedClosed) as exc:
+            return problem(exc.status, exc.code, str(exc))
+        except FeedLimited as exc:
+            return problem(exc.status, exc.code, str(exc), **{"Retry-After": str(exc.retry_after_s)})
         except StoreError as exc:
-            log.warning("suffix feed of %s unavailable: %s", parts[2], exc)
-            return problem(503, "unavailable", "the feed cannot be read now; retry")
-        return (204, None) if found is None else (200, found.as_dict())
+            log.warning("suffix feed unavailable: %s", exc)
+            return problem(503, "unavailable", "the feed cannot be read now; retry", **{"Retry-After": "5"})
+        return (204, None, {}) if found is None else (200, found.as_dict(), {})
 
 
 def _token(environ: dict, query: dict) -> str | None:

@@ -25,7 +25,8 @@
       % for bucket in ahead['buckets']:
       {{bucket['country']}}: {{bucket['entries']}} fresh trace(s);
       % end
-      made {{ahead['counts']['made']}}, handed {{ahead['counts']['hits']}}, missed {{ahead['counts']['misses']}}, expired {{ahead['counts']['expired']}}
+      % counts = ahead['counts']
+      made {{counts['made']}}, handed to clicks {{counts['hits']}}, to the feed {{counts['feed']}}, missed {{counts['misses']}}, expired {{counts['expired']}}, kept private {{counts['late_private']}}, never answered {{counts['taken_unanswered']}}
     % end
     </dd>
     <dt>Clicks today</dt><dd>{{sum(today.values())}}
