@@ -145,6 +145,7 @@ class ServerSettings:
     workers: int = setting(1, between(1, 64))
     access_log: bool = False
     log_level: str = setting("info", one_of("debug", "info", "warning", "error"))
+    trusted_proxies: str = setting("", networks)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class ClickSettings:
                             "mediapartners-google,adsbot-google,google-adwords,bingpreview,curl,wget,"
                             "python-requests,go-http-client")
     max_query_bytes: int = setting(8192, between(256, 65_536))
+    client_traces_per_minute: int = setting(30, between(0, 1_000_000))
     writer_queue: int = setting(10_000, between(1, 1_000_000))
     writer_batch: int = setting(500, between(1, 10_000))
     writer_interval_ms: int = setting(500, between(1, 60_000))
@@ -224,7 +226,6 @@ class WebhookSettings:
     update_lock_s: float = setting(180.0, POSITIVE)
     unknown_per_minute: int = setting(30, between(1, 1_000_000))
     campaign_route_secret: Secret = NO_SECRET
-    trust_forwarded_for: bool = False
     stale_after_s: float = setting(60.0, POSITIVE)
     processing_timeout_s: float = setting(300.0, POSITIVE)
     max_attempts: int = setting(5, between(1, 100))
@@ -252,8 +253,9 @@ class AheadSettings:
     demand_window_s: int = setting(300, between(60, 3600))
     tick_s: float = setting(1.0, between(0.05, 60))
     reserve_ready: int = setting(1, between(0, 10_000))
-    answer_within_s: float = setting(30.0, between(0.1, 3600))
+    answer_within_s: float = setting(30.0, between(1, 3600))
     feed_per_minute: int = setting(300, between(1, 1_000_000))
+    feed_refusals_per_minute: int = setting(30, between(1, 1_000_000))
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,11 @@ class AdminSettings:
     viewer_token: Secret = NO_SECRET
     session_ttl_s: int = setting(28_800, between(300, 30 * 86_400))
     sign_ins_per_minute: int = setting(10, between(1, 10_000))
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    token: Secret = NO_SECRET  # empty: /metrics is open to whoever reaches it
 
 
 @dataclass(frozen=True)
@@ -317,6 +324,7 @@ SECTIONS: dict[str, type] = {
     "ahead": AheadSettings,
     "admin": AdminSettings,
     "maintenance": MaintenanceSettings,
+    "metrics": MetricsSettings,
 }
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 SHORT_ENV = {"GATEWAY_DATABASE_URL": ("postgres", "url")}
@@ -335,6 +343,7 @@ class Settings:
     ahead: AheadSettings = AheadSettings()
     admin: AdminSettings = AdminSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    metrics: MetricsSettings = MetricsSettings()
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     source: str = "built-in defaults"
 

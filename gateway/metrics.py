@@ -105,6 +105,9 @@ class Metrics:
         self.ahead_filler_errors = Counter("gateway_ahead_filler_errors",
                                            "Filler ticks and traces that failed, by kind", ["kind"],
                                            registry=self.registry)
+        self.ahead_answers_pending = Gauge("gateway_ahead_answers_pending",
+                                           "Answered uses not yet told to Redis (kept while it is away)",
+                                           registry=self.registry, multiprocess_mode="livesum")
         self.feed_requests = Counter("gateway_feed_requests", "Suffix feed answers by status", ["status"],
                                      registry=self.registry)
         self.ahead_traces = Counter("gateway_ahead_traces", "Traces the filler ran, by result", ["offer", "result"],

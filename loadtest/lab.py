@@ -115,7 +115,8 @@ class Lab:
 
     @cached_property
     def settings(self) -> Settings:
-        """Built-in defaults pointed at the lab: its stores, proxy and fake Trackier, no cooldown."""
+        """Built-in defaults pointed at the lab: its stores, proxy and fake Trackier, no cooldown, and no per-client
+        trace budget (every click of a load test comes from one address)."""
         host, port = self.proxy.url.split("//", 1)[1].split(":")
         provider = ProviderSettings(host=host, port=int(port), scheme="socks5h", username=PROVIDER,
                                     username_template="{username}-{country}-{session}", password=Secret(PROXY_PASSWORD))
@@ -123,6 +124,7 @@ class Lab:
             server__data_dir=self.data_dir, server__drain_s=2.0, server__log_level="info",
             redis__url=self.redis_url, redis__prefix=self.prefix, postgres__url=self.postgres_url,
             tracing__allow_private=True, pool__cooldown_s=0.0, clicks__lease_wait_ms=5000,
+            clicks__client_traces_per_minute=0,
             admin__token=Secret(uuid.uuid4().hex),
             trackier__base_url=self.trackier.url, trackier__api_key=Secret(TRACKIER_KEY),
             trackier__advertiser_id="1", trackier__publisher_id="1", trackier__click_domain="track.example",

@@ -28,7 +28,9 @@ from store.batching import GroupCommit
 from store.keys import Keyspace
 from store.redis_client import available, register_script
 
-STATS = ("made", "hits", "feed", "misses", "expired", "late_private", "taken_unanswered")
+STATS = ("made", "hits", "feed", "misses", "limited", "expired", "late_private", "taken_unanswered")
+LIMITED = "!"  # a take's answer for a caller past its budget
+BUDGET_WINDOW_S = 60
 
 
 class Bucket(NamedTuple):
@@ -39,16 +41,36 @@ class Bucket(NamedTuple):
     country: str
 
 
+class Spend(NamedTuple):
+    """A take that spends one trace of a client's budget: at most `limit` per client, offer and minute."""
+
+    client: str
+    limit: int
+
+
+class Take(NamedTuple):
+    """How a use takes from a bucket: entries younger than `max_age_ms`, counted as `use` (hits or feed), its use
+    answered within `answer_within_ms`. Its `first` bucket is where it counts: its client's budget (`limit` per
+    minute, 0: none) and, for the feed, its demand."""
+
+    max_age_ms: int
+    use: str
+    answer_within_ms: int
+    first: bool = True
+    limit: int = 0
+
+
 @dataclass(frozen=True)
 class Taken:
-    """What a take found: an entry (None on a miss), when it was put in, the server's time, how many expired, how
-    many handed-out entries were found never answered."""
+    """What a take found: an entry (None on a miss or past the budget), when it was put in, the server's time, how
+    many expired, how many handed-out entries were found never answered."""
 
     entry: str | None
     traced_at_ms: int
     now_ms: int
     expired: int = 0
     unanswered: int = 0
+    limited: bool = False
 
     @property
     def age_ms(self) -> int:
@@ -75,9 +97,10 @@ class FeedDemand:
 
 
 class Buckets:
-    def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
+    def __init__(self, client: redis.Redis, keys: Keyspace, remember_ms: int) -> None:
         self.client = client
         self.keys = keys
+        self.remember_ms = remember_ms  # how long a take's reply is kept for a client that sends it again
         self._push = register_script(client, "ahead_push")
         self._pop = register_script(client, "ahead_pop")
         self._hold = register_script(client, "hold")
@@ -95,9 +118,16 @@ class Buckets:
     def filler_key(self, offer_id: str, country: str) -> str:
         return self._key(offer_id, "filler", country)
 
+    def budget_key(self, offer_id: str, client: str) -> str:
+        """A client's traces of an offer this minute, beside the offer's buckets so that a take can count them."""
+        return self._key(offer_id, "client", client, int(time.time() // BUDGET_WINDOW_S))
+
+    def feed_key(self, offer_id: str) -> str:
+        return self._key(offer_id, "feed")
+
     def _pop_keys(self, bucket: Bucket, take_id: str) -> list[str]:
         return [self.bucket_key(bucket), self.stats_key(bucket.offer_id), self._key(bucket.offer_id, "take", take_id),
-                self._key(bucket.offer_id, "handed"), self._key(bucket.offer_id, "feed")]
+                self._key(bucket.offer_id, "handed"), self.feed_key(bucket.offer_id)]
 
     def put(self, bucket: Bucket, entry: str, max_age_ms: int, depth: int) -> tuple[int, int]:
         """Add a finished trace; (the bucket's size now, how many entries were dropped as too old or too many)."""
@@ -105,26 +135,40 @@ class Buckets:
         size, dropped = available(lambda: self._push(keys=keys, args=[entry, max_age_ms, depth]))
         return int(size), int(dropped)
 
-    def take(self, bucket: Bucket, max_age_ms: int, use: str = "hits", answer_within_ms: int = 30_000) -> Taken:
-        """The oldest entry younger than `max_age_ms`, removed for this one caller (`use`: hits or feed), who answers
-        its use within `answer_within_ms` (`answered`) or has it counted `taken_unanswered`. Callers taking from one
-        bucket at the same moment share one round trip; each still gets an entry of its own. The round trip names
-        its take, so a client that sends it again gets the same entries, never more."""
-        key = (bucket, max_age_ms, use, answer_within_ms)
+    def take(self, bucket: Bucket, rule: Take, client: str | None = None) -> Taken:
+        """The oldest entry younger than the rule's age, removed for this one caller, who answers its use in time
+        (`answered`) or has it counted `taken_unanswered`; with a budget (`rule.limit`), only while `client` is
+        within it (`Taken.limited` past it; the trace is spent either way). Callers taking from one bucket at the
+        same moment share one round trip; each still gets an entry of its own. The round trip names its take, so a
+        client that sends it again gets the same entries, never more."""
+        key = (bucket, rule)
         taker = self._takers.get(key)
         if taker is None:
-            taker = self._takers[key] = GroupCommit(partial(self._take_many, *key))
-        return taker.submit(None)
+            taker = self._takers[key] = GroupCommit(partial(self._take_many, bucket, rule))
+        return taker.submit(self.budget_key(bucket.offer_id, client or "-") if rule.limit and rule.first else None)
 
-    def _take_many(self, bucket: Bucket, max_age_ms: int, use: str, answer_within_ms: int,
-                   callers: list) -> list[Taken]:
-        keys = self._pop_keys(bucket, uuid.uuid4().hex)
-        now, expired, _, _, unanswered, *flat = available(
-            lambda: self._pop(keys=keys, args=[max_age_ms, use, len(callers), answer_within_ms]))
-        taken = [Taken(flat[i], int(flat[i + 1]), int(now)) for i in range(0, len(flat), 2)]
-        taken += [Taken(None, 0, int(now))] * (len(callers) - len(taken))
+    def _take_many(self, bucket: Bucket, rule: Take, budgets: list[str | None]) -> list[Taken]:
+        counted = rule.limit and rule.first
+        keys = self._pop_keys(bucket, uuid.uuid4().hex) + (budgets if counted else [])
+        args = [rule.max_age_ms, rule.use, len(budgets), rule.answer_within_ms, rule.limit, self.remember_ms,
+                int(rule.first)]
+        now, expired, _, _, unanswered, *flat = available(lambda: self._pop(keys=keys, args=args))
+        taken = [Taken(flat[i] or None, int(flat[i + 1]), int(now)) for i in range(0, len(flat), 2)]
+        taken = [Taken(None, 0, t.now_ms, limited=True) if t.entry == LIMITED else t for t in taken]
         taken[0] = replace(taken[0], expired=int(expired), unanswered=int(unanswered))  # counted once
         return taken
+
+    def spend(self, offer_id: str, spend: Spend) -> bool:
+        """Spend one trace of the client's budget for the offer (a click traced without a take): False past it."""
+        key = self.budget_key(offer_id, spend.client)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, 2 * BUDGET_WINDOW_S)
+        spent, _ = available(pipe.execute)
+        if spent > spend.limit:
+            available(lambda: self.client.hincrby(self.stats_key(offer_id), "limited", 1))
+            return False
+        return True
 
     def answered(self, uses: Iterable[tuple[str, str]]) -> None:
         """These (offer id, trace id) entries were handed out and their uses answered: accounted for."""
@@ -144,19 +188,20 @@ class Buckets:
         """The bucket after dropping (and counting) the entries past `max_age_ms` and the handed-out entries never
         answered."""
         keys = self._pop_keys(bucket, "-")
-        _, expired, entries, age, unanswered = available(lambda: self._pop(keys=keys, args=[max_age_ms, "hits", 0, 0]))
+        _, expired, entries, age, unanswered = available(
+            lambda: self._pop(keys=keys, args=[max_age_ms, "hits", 0, 0, 0, 0, 0]))
         return Look(int(entries), int(age) if int(age) >= 0 else None, int(expired), int(unanswered))
 
-    def count(self, offer_id: str, name: str, amount: int = 1) -> None:
-        """Add to one of the offer's counts (STATS)."""
-        available(lambda: self.client.hincrby(self.stats_key(offer_id), name, amount))
+    def count(self, offer_id: str, name: str) -> None:
+        """Add one to one of the offer's counts (STATS)."""
+        available(lambda: self.client.hincrby(self.stats_key(offer_id), name, 1))
 
     def stats(self, offer_id: str) -> dict[str, int]:
         counts = available(lambda: self.client.hgetall(self.stats_key(offer_id)))
         return {name: int(counts.get(name, 0)) for name in STATS}
 
     def feed_demand(self, offer_id: str) -> FeedDemand:
-        fields = available(lambda: self.client.hgetall(self._key(offer_id, "feed")))
+        fields = available(lambda: self.client.hgetall(self.feed_key(offer_id)))
         last = fields.pop("last", None)
         return FeedDemand({int(minute): int(n) for minute, n in fields.items()}, int(last) if last else None)
 
@@ -165,6 +210,6 @@ class Buckets:
         return bool(available(lambda: self._hold(keys=[self.filler_key(offer_id, country)], args=[holder, ttl_ms])))
 
 
-def epoch_minute(at_s: float | None = None) -> int:
-    """The minute `at_s` (default: now) falls in, as the feed's demand counts it."""
-    return int((time.time() if at_s is None else at_s) // 60)
+def epoch_minute(at_s: float) -> int:
+    """The minute `at_s` falls in, as the feed's demand counts it (by Redis's clock)."""
+    return int(at_s // 60)

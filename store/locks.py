@@ -1,11 +1,12 @@
-"""Interval locks: at most one holder per interval across every gateway process sharing this Redis."""
+"""Interval locks (at most one holder per interval) and holds (one holder at a time, until it lets go or stops
+renewing), across every gateway process sharing this Redis."""
 
 from __future__ import annotations
 
 import redis
 
 from store.keys import Keyspace
-from store.redis_client import available
+from store.redis_client import available, register_script
 
 
 class IntervalLocks:
@@ -21,3 +22,27 @@ class IntervalLocks:
 
     def claim(self, name: str, ttl_ms: int, holder: str) -> bool:
         return bool(available(lambda: self.client.set(self.key(name), holder, nx=True, px=max(1, ttl_ms))))
+
+
+class Holds:
+    """`hold(name, holder, ttl_ms)` takes `gw:hold:NAME` when it is free and renews it when `holder` has it; `let_go`
+    frees it. A holder that dies lets go when its last renewal expires; a holder that finds it lost its hold (it
+    renewed too late and another took it) must stop: renewing is the fencing check."""
+
+    def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
+        self.client = client
+        self.keys = keys
+        self._hold = register_script(client, "hold")
+        self._unhold = register_script(client, "unhold")
+
+    def key(self, name: str) -> str:
+        return self.keys.key("hold", name)
+
+    def hold(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return bool(available(lambda: self._hold(keys=[self.key(name)], args=[holder, max(1, ttl_ms)])))
+
+    def holder(self, name: str) -> str | None:
+        return available(lambda: self.client.get(self.key(name)))
+
+    def let_go(self, name: str, holder: str) -> None:
+        available(lambda: self._unhold(keys=[self.key(name)], args=[holder]))

@@ -152,7 +152,8 @@ GROUP BY outcome;
 -- name: traces_ahead_uses
 SELECT count(*) AS uses, count(DISTINCT t.ahead_trace_id) AS traces, coalesce(max(t.ahead_age_ms), 0) AS oldest_ms,
        count(*) FILTER (WHERE made.id IS NULL) AS unknown,
-       count(*) FILTER (WHERE made.hops -> 0 ->> 'url' IS DISTINCT FROM %(clean_url)s) AS private
+       count(*) FILTER (WHERE made.id IS NOT NULL AND made.hops -> 0 ->> 'url' IS DISTINCT FROM %(clean_url)s)
+           AS private
 FROM traces t LEFT JOIN traces made ON made.id = t.ahead_trace_id
 WHERE t.offer_id = %(offer_id)s AND t.ahead_trace_id IS NOT NULL;
 

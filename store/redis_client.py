@@ -23,8 +23,6 @@ except ImportError:  # redis-py before DriverInfo reads its own version once, at
 T = TypeVar("T")
 LUA_DIR = Path(__file__).parent / "lua"
 SAFE_CHARS = set(string.ascii_letters + string.digits + ":_.-{}")
-REFUSALS = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "MISCONF")
-REFUSAL = re.compile(r"(?:^|[\s:-])(" + "|".join(REFUSALS) + r")\b")
 
 
 def connect(url: str, *, max_connections: int, timeout_s: float, connect_timeout_s: float,
@@ -58,23 +56,15 @@ def is_cooperative(client: redis.Redis) -> bool:
 
 
 def available(call: Callable[[], T]) -> T:
-    """Run a Redis call, turning "Redis is not there" and "Redis refuses for now" (out of memory, a read-only
-    replica, busy with a script, loading, a cluster without a master: REFUSALS, also when a Lua script met it) into
-    StoreUnavailable. Other error replies (a bug of ours) go on as they are."""
+    """Run a Redis call, turning "Redis is not there" and any error reply (out of memory, a read-only replica, busy
+    with a script, loading, a cluster without a master, also when a Lua script met it) into StoreUnavailable: the
+    caller answers 503 or falls back, and its log line says what Redis said."""
     try:
         return call()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreUnavailable(f"Redis: {exc}") from exc
     except redis.ResponseError as exc:
-        if is_refusal(exc):
-            raise StoreUnavailable(f"Redis refused: {exc}") from exc
-        raise
-
-
-def is_refusal(exc: redis.ResponseError) -> bool:
-    """An error reply that says Redis cannot serve this now, rather than that the command is wrong."""
-    code = getattr(exc, "status_code", None) or ""
-    return code in REFUSALS or bool(REFUSAL.search(str(exc)))
+        raise StoreUnavailable(f"Redis refused: {exc}") from exc
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

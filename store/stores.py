@@ -24,7 +24,7 @@ from store.embedded import EmbeddedStores
 from store.errors import StoreError
 from store.inventory import Inventory
 from store.keys import Keyspace
-from store.locks import IntervalLocks
+from store.locks import Holds, IntervalLocks
 from store.offer_changes import OfferChanges
 from store.offers import Offers
 from store.pair_guards import PairGuards
@@ -84,6 +84,7 @@ class Stores:
     pair_guards: PairGuards
     limiter: RateLimiter
     locks: IntervalLocks
+    holds: Holds
     buckets: Buckets
     sessions: ConsoleSessions
     jobs: ConsoleJobs
@@ -128,7 +129,8 @@ class Stores:
             pool=EgressPool(client, keys, options.pool_policy),
             click_stats=ClickStats(client, keys, options.counter_ttl_s, options.stream_maxlen),
             pair_guards=PairGuards(client, keys, options.pair_lock_ms, options.duplicate_window_s),
-            limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), buckets=Buckets(client, keys),
+            limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), holds=Holds(client, keys),
+            buckets=Buckets(client, keys, remember_ms=max(10_000, round(options.redis_timeout_s * 5000))),
             sessions=ConsoleSessions(client, keys), jobs=ConsoleJobs(client, keys))
 
     def close(self) -> None:

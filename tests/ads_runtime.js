@@ -3,8 +3,8 @@
 // AdsApp.campaigns() with a LabelNames CONTAINS_ANY condition, campaign.urls() get/set/clearFinalUrlSuffix,
 // getExecutionInfo().isPreview() and getRemainingTime(), UrlFetchApp.fetch (synchronous, as in Google Ads, over real
 // HTTP to loopback; the response's getResponseCode, getContentText, getHeaders), Logger.log and Utilities.sleep.
-// Time is the run's own clock: real time plus the time slept, which passes at once (a sleep longer than Google's
-// limit of 300000 ms throws, as there). Prints {"suffixes": {name: suffix}, "log": [lines], "slept_ms": N} once main()
+// Time is the run's own clock: real time plus the time slept, which passes at once unless the options say
+// {"real_sleep": true} (a sleep longer than Google's limit of 300000 ms throws, as there). Prints {"suffixes": {name: suffix}, "log": [lines], "slept_ms": N} once main()
 // returns.
 "use strict";
 
@@ -23,7 +23,11 @@ function sleep(ms) {
   if (typeof ms !== "number" || ms < 0 || ms > 300000) {
     throw new Error("Utilities.sleep: the pause must be 0-300000 ms, not " + ms);
   }
-  sleptMs += ms;
+  if (options.real_sleep) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  } else {
+    sleptMs += ms;
+  }
 }
 
 // Run in a child node process so that the fetch blocks the script, as UrlFetchApp.fetch does.

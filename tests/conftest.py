@@ -101,9 +101,10 @@ LUNA = ProviderSettings(host="127.0.0.1", port=9, scheme="socks5h", username="ac
 @pytest.fixture
 def settings(tmp_path: Path, store_urls: StoreUrls, database_url: str, redis_prefix: str) -> Settings:
     """Default settings pointed at this test's database, key prefix and data dir, with a test provider
-    (`luna`) and a known admin token."""
+    (`luna`), a known admin token, and no per-client trace budget (every test click comes from 127.0.0.1; the
+    budget's tests set one)."""
     return Settings(providers={"luna": LUNA}).replace(
-        server__data_dir=tmp_path,
+        server__data_dir=tmp_path, clicks__client_traces_per_minute=0,
         redis__url=store_urls.redis,
         redis__prefix=redis_prefix,
         postgres__url=database_url,

@@ -18,7 +18,7 @@ from gateway.ahead.filler import Demand
 from gateway.process import wsgiserver
 from gateway.process.app import build_app
 from loadtest.chains import chain
-from store.buckets import Bucket
+from store.buckets import Bucket, Take
 from tests.conftest import ADMIN_TOKEN
 from tests.helpers import StallingRedis, cli_env, run_gateway
 
@@ -179,7 +179,7 @@ def test_the_filler_fills_one_bucket_per_cluster_and_follows_demand(make_gateway
     assert one.rt.filler.tick() == 1 and two.rt.filler.tick() == 0
     one.rt.services.background.join(timeout=30)
     assert one.rt.records.flush(10)
-    assert 1 / 120 < one.rt.filler.demand(offer).clicks_per_s <= 1 / 60  # its own trace is no click
+    assert 1 / 120 < one.rt.filler.demand(offer).uses_per_s <= 1 / 60  # its own trace is no click
     filler = one.rt.filler
     assert filler.wanted(offer, Demand(0.0, idle=True)) == 0
     assert filler.wanted(offer, Demand(0.001, idle=False)) == 1
@@ -213,10 +213,10 @@ def test_traces_past_their_age_are_never_handed_out(runtime):
     buckets, bucket = runtime.stores.buckets, Bucket("o", "v1", "us")
     buckets.put(bucket, json.dumps({"id": "1"}), max_age_ms=100, depth=5)
     gevent.sleep(0.15)  # the age under test is time itself
-    taken = buckets.take(bucket, max_age_ms=100)
+    taken = buckets.take(bucket, Take(max_age_ms=100, use="hits", answer_within_ms=30_000))
     assert (taken.entry, taken.expired) == (None, 1)
-    assert buckets.stats("o") == {"made": 1, "hits": 0, "feed": 0, "misses": 1, "expired": 1, "late_private": 0,
-                                  "taken_unanswered": 0}
+    assert buckets.stats("o") == {"made": 1, "hits": 0, "feed": 0, "misses": 1, "limited": 0, "expired": 1,
+                                  "late_private": 0, "taken_unanswered": 0}
     for n in range(7):
         buckets.put(bucket, json.dumps({"id": str(n)}), max_age_ms=60_000, depth=5)
     assert buckets.look(bucket, 60_000).entries == 5 and buckets.stats("o")["expired"] == 3
@@ -252,7 +252,7 @@ def test_a_take_sent_again_after_a_timeout_gets_the_same_entries(make_runtime, s
             buckets.put(bucket, json.dumps({"id": f"00000000-0000-0000-0000-00000000000{n}"}), 60_000, depth=5)
         proxy.stall(1.0)
         sent_before = proxy.commands["EVALSHA"]
-        taken = buckets.take(bucket, 60_000)
+        taken = buckets.take(bucket, Take(60_000, "hits", 30_000))
         assert proxy.stalled.wait(5) and proxy.commands["EVALSHA"] - sent_before == 2, "the take was not sent twice"
     finally:
         proxy.stop()
@@ -265,14 +265,16 @@ def test_a_take_sent_again_after_a_timeout_gets_the_same_entries(make_runtime, s
 def test_entries_whose_use_was_never_answered_are_counted_and_never_handed_again(make_gateway, chains):
     """A process that took a trace and died before answering: the entry is gone from the bucket (no other use gets
     it) and, once `[ahead] answer_within_s` has passed, counted `taken_unanswered`; answered uses are not."""
-    gw = make_gateway(slots=4, ahead__answer_within_s=0.2)
+    gw = make_gateway(slots=4, ahead__answer_within_s=1)
     ahead_offer(gw, chains)
     fill(gw, wanted=3)
     offer = gw.rt.offers.get("shop")
     dead = gw.rt.ahead.take(offer)  # taken, and its process "dies": never answered
+    gw.rt.ahead.answers.sent.clear()
     answered = [gw.click("shop", {"gclid": f"G{n}"}) for n in range(2)]
-    gw.rt.ahead.answers.send()
-    gevent.sleep(0.3)  # the time under test: past answer_within_s
+    assert gw.rt.ahead.answers.sent.wait(5), "the answered uses were not sent in the background"
+    assert not gw.rt.ahead.answers.pending
+    gevent.sleep(1.1)  # the time under test: past answer_within_s
     assert gw.rt.ahead.look(offer, "us").unanswered == 1
     counts = gw.rt.ahead.status(offer)["counts"]
     assert (counts["hits"], counts["taken_unanswered"]) == (3, 1)
@@ -316,9 +318,9 @@ def test_a_feed_only_offer_is_filled_from_its_first_poll_and_idles_without(make_
     finally:
         gw.rt.filler.stop()
     assert second.status_code == 200 and dict(parse_qsl(second.json()["suffix"]))["clickid"]
-    assert not gw.rt.filler.demand(offer).idle and gw.rt.filler.demand(offer).clicks_per_s > 0
+    assert not gw.rt.filler.demand(offer).idle and gw.rt.filler.demand(offer).uses_per_s > 0
     long_ago = time.time() - gw.rt.settings.ahead.idle_s - 120
-    feed_key = gw.rt.stores.buckets.stats_key(str(offer.id)).replace(":stats", ":feed")
+    feed_key = gw.rt.stores.buckets.feed_key(str(offer.id))
     gw.rt.stores.redis.delete(feed_key)
     gw.rt.stores.redis.hset(feed_key, mapping={"last": round(long_ago * 1000), str(int(long_ago // 60)): 2})
     assert gw.rt.filler.demand(offer).idle and gw.rt.filler.tick() == 0
@@ -352,3 +354,29 @@ def test_the_filler_refills_after_redis_refused_writes(make_gateway, chains, own
         admin.config_set("maxmemory", 0)
         admin.close()
     assert gw.rt.metrics.registry.get_sample_value("gateway_ahead_filler_errors_total", {"kind": "store"}) >= 1
+
+
+def test_a_filler_whose_loop_dies_starts_again(make_gateway, chains):
+    """Whatever kills the filler's loop (here an exception no handler catches), it is logged, counted and started
+    again: the filler never stays dead."""
+    gw = make_gateway(slots=2, ahead__tick_s=60)
+
+    class Crash(BaseException):
+        pass
+
+    ticks, again = [], gevent.event.Event()
+
+    def tick() -> int:
+        ticks.append(1)
+        if len(ticks) == 1:
+            raise Crash("a bug no handler catches")
+        again.set()
+        return 0
+
+    gw.rt.filler.tick = tick
+    gw.rt.filler.start()
+    try:
+        assert again.wait(10), "the filler did not start again"
+    finally:
+        gw.rt.filler.stop()
+    assert gw.rt.metrics.registry.get_sample_value("gateway_ahead_filler_errors_total", {"kind": "crash"}) == 1

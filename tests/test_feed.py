@@ -154,7 +154,7 @@ class FlakyFront:
 
 
 def run_script(gw, tmp_path: Path, campaigns: list[dict], *options: str, base_url: str | None = None,
-               run_s: float = 1800) -> dict:
+               run_s: float = 1800, real_sleep: bool = False) -> dict:
     """`gateway ads-script shop --label "gw shop" OPTIONS` run under node against the runtime double."""
     args = ["ads-script", "shop", "--label", "gw shop", "--base-url", base_url or gw.url, *options]
     made = run_gateway(*args, env=cli_env(gw.rt.settings, tmp_path))
@@ -162,8 +162,9 @@ def run_script(gw, tmp_path: Path, campaigns: list[dict], *options: str, base_ur
     script = tmp_path / "ads.js"
     script.write_text(made.stdout)
     assert subprocess.run(["node", "--check", str(script)], capture_output=True, timeout=30).returncode == 0
-    ran = subprocess.run(["node", str(RUNTIME), str(script), json.dumps(campaigns), json.dumps({"run_s": run_s})],
-                         capture_output=True, text=True, timeout=120)
+    runtime = json.dumps({"run_s": run_s, "real_sleep": real_sleep})
+    ran = subprocess.run(["node", str(RUNTIME), str(script), json.dumps(campaigns), runtime], capture_output=True,
+                         text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     return json.loads(ran.stdout)
 
@@ -216,14 +217,18 @@ def test_the_ads_script_rides_out_a_feed_that_fails_for_a_while(make_gateway, ch
 @pytest.mark.parametrize("on_empty", ["keep", "clear"])
 def test_the_ads_script_stops_in_time_and_keeps_or_clears_on_an_empty_feed(make_gateway, chains, tmp_path,
                                                                           on_empty):
-    """With 100 s left and passes 30 s apart, a second pass still fits and a third would not: it stops after the
-    second, saying so. An empty feed keeps the campaign's suffix or clears it, as asked."""
+    """An empty feed is asked again after 5 and 15 s (it fills on demand), then the campaign's suffix is kept or
+    cleared, as asked. With 125 s left and passes 30 s apart, a second pass still fits and a third would not: it
+    stops after the second, saying so."""
     gw = make_gateway(slots=2)
     feed_offer(gw, chains)
     campaigns = [{"name": "A", "labels": ["gw shop"], "suffix": "old=1"}]
     result = run_script(gw, tmp_path, campaigns, "--passes", "5", "--interval-s", "30", "--on-empty", on_empty,
-                        run_s=100)
+                        run_s=125)
     log = result["log"]
+    waits = [line.rsplit(" ", 2)[-2] for line in log if "it fills on demand: asking again in" in line]
+    assert waits == ["5", "15", "5"], "pass 2 has no time for the 15 s wait"
+    assert result["slept_ms"] == 20_000 + 30_000 + 5_000
     assert [line.split(":")[0] for line in log if line.startswith("pass ")] == ["pass 1", "pass 2"]
     assert any(line.startswith("stopping after pass 2: another would outlast this run") for line in log)
     assert result["suffixes"]["A"] == ("old=1" if on_empty == "keep" else "")
@@ -240,3 +245,19 @@ def test_ads_script_options_google_ads_cannot_run_are_refused(gateway, chains, t
         refused = run_gateway("ads-script", "shop", "--base-url", gateway.url, *options, env=env)
         assert refused.returncode == 2 and refused.stderr.startswith(f"gateway: {named}:")
         assert len(refused.stderr.strip().splitlines()) == 1
+
+
+@needs_node
+def test_the_ads_script_gets_suffixes_for_an_offer_only_it_uses(make_gateway, chains, tmp_path):
+    """An ahead_only offer nobody clicks, idle since the script's last run, its filler running: the pass's first
+    request finds the feed empty and wakes the filler; asked again 5 s later (real time here), the feed has fresh
+    suffixes for every campaign."""
+    gw = make_gateway(slots=4, ahead__tick_s=60)
+    feed_offer(gw, chains, mode="ahead_only")
+    gw.rt.filler.start()
+    try:
+        result = run_script(gw, tmp_path, [{"name": n, "labels": ["gw shop"]} for n in ("A", "B")], real_sleep=True)
+    finally:
+        gw.rt.filler.stop()
+    assert all(dict(parse_qsl(result["suffixes"][name]))["clickid"] for name in ("A", "B")), result["log"]
+    assert "the suffix feed is empty; it fills on demand: asking again in 5 s" in result["log"]

@@ -23,7 +23,7 @@ from gateway.config import AheadSettings
 from gateway.metrics import Metrics
 from gateway.tracing import params
 from gateway.tracing.tracer import TraceResult
-from store.buckets import Bucket, Buckets, Look
+from store.buckets import Bucket, Buckets, Look, Spend, Take
 from store.errors import StoreError
 from store.offers import Offer
 
@@ -44,6 +44,10 @@ def version(offer: Offer) -> str:
 def clean_url(offer: Offer) -> str:
     """The URL a trace that any use may get follows: the offer's tracking URL with no click's value filled in."""
     return params.fill(offer.tracking_url, [])
+
+
+class OverBudget(Exception):
+    """The client has used its traces of the offer for this minute (`[clicks] client_traces_per_minute`)."""
 
 
 @dataclass(frozen=True)
@@ -86,19 +90,22 @@ class Handed:
 class Answers:
     """Uses of handed-out traces that were answered, told to Redis in the background in batches: a click never waits
     for it. While Redis is away they are kept (at most ANSWERS_KEPT, the oldest forgotten first: those end up counted
-    `taken_unanswered`) and sent again."""
+    `taken_unanswered`) and sent again; `sent` is set after each batch Redis took."""
 
-    def __init__(self, buckets: Buckets) -> None:
+    def __init__(self, buckets: Buckets, metrics: Metrics) -> None:
         self.buckets = buckets
+        self.metrics = metrics
         self.pending: list[tuple[str, str]] = []
         self.wake = gevent.event.Event()
+        self.sent = gevent.event.Event()
         self.greenlet: gevent.Greenlet | None = None
+        self.stopped = False
 
     def add(self, offer_id: str, trace_id: str) -> None:
         self.pending.append((offer_id, trace_id))
         del self.pending[:-ANSWERS_KEPT]
         self.wake.set()
-        if self.greenlet is None or self.greenlet.dead:
+        if not self.stopped and (self.greenlet is None or self.greenlet.dead):
             self.greenlet = gevent.spawn(self._run)
             self.greenlet.link_exception(lambda g: log.error("answered uses not sent: %r", g.exception))
 
@@ -117,18 +124,25 @@ class Answers:
 
     def send(self) -> bool:
         """Send what is pending now; False (and kept) when Redis did not take it."""
-        batch, self.pending = self.pending, []
+        batch, self.pending, sent = self.pending, [], False
         if not batch:
             return True
         try:
             self.buckets.answered(batch)
-            return True
+            sent = True
         except StoreError as exc:
             log.warning("%d answered use(s) not sent yet: %s", len(batch), exc)
-            self.pending[:0] = batch
-            return False
+        finally:
+            if not sent:
+                self.pending[:0] = batch
+            self.metrics.ahead_answers_pending.set(len(self.pending))
+        if sent:
+            self.sent.set()
+        return sent
 
     def stop(self) -> None:
+        """Send what is pending, once, and start no sender again."""
+        self.stopped = True
         if self.greenlet:
             self.greenlet.kill()
             self.greenlet = None
@@ -140,7 +154,7 @@ class AheadBuckets:
         self.buckets = buckets
         self.metrics = metrics
         self.defaults = defaults
-        self.answers = Answers(buckets)
+        self.answers = Answers(buckets, metrics)
         self.listeners: list[Callable[[Offer], object]] = []  # told of every take, hit or miss (the filler looks)
 
     def depth(self, offer: Offer) -> int:
@@ -152,15 +166,21 @@ class AheadBuckets:
     def bucket(self, offer: Offer, country: str) -> Bucket:
         return Bucket(str(offer.id), version(offer), country)
 
-    def take(self, offer: Offer, use: str = "hits", countries: Sequence[str] = ()) -> Handed | None:
+    def take(self, offer: Offer, use: str = "hits", countries: Sequence[str] = (),
+             spend: Spend | None = None) -> Handed | None:
         """A fresh trace for exactly one use, from the bucket of the first of `countries` (default: the offer's
-        country, then its fallback countries) that has one; None (a miss) when all are empty. The caller says when
-        the use was answered (`answered`)."""
-        within_ms = round(self.defaults.answer_within_s * 1000)
+        country, then its fallback countries) that has one; None (a miss) when all are empty. With `spend` the
+        take costs one trace of the client's budget, hit or miss; OverBudget past it (nothing taken). The caller
+        says when the use was answered (`answered`)."""
+        rule = Take(self.max_age_ms(offer), use, round(self.defaults.answer_within_s * 1000), True,
+                    spend.limit if spend else 0)
         try:
             for country in countries or (offer.country, *offer.fallback_countries):
-                taken = self.buckets.take(self.bucket(offer, country), self.max_age_ms(offer), use, within_ms)
+                taken = self.buckets.take(self.bucket(offer, country), rule, spend.client if spend else None)
+                rule = rule._replace(first=False)  # the use is counted (budget, demand) in its first bucket only
                 self._count_lost(offer, taken.expired, taken.unanswered)
+                if taken.limited:
+                    raise OverBudget(offer.slug)
                 if taken.entry:
                     self.metrics.ahead_handed.labels(offer.slug, "click" if use == "hits" else use).inc()
                     return Handed(AheadTrace.load(taken.entry), taken.age_ms, taken.traced_at_ms, country)
@@ -190,6 +210,10 @@ class AheadBuckets:
             return
         self.metrics.ahead_late_private.labels(offer.slug).inc()
         self.buckets.count(str(offer.id), "late_private")
+
+    def spend(self, offer: Offer, spend: Spend) -> bool:
+        """One trace of the client's budget for the offer, for a click traced without a take; False past it."""
+        return self.buckets.spend(str(offer.id), spend)
 
     def _count_lost(self, offer: Offer, expired: int, unanswered: int) -> None:
         if expired:

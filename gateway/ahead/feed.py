@@ -4,8 +4,8 @@
 from; each trace goes to one use) and answers the query of the URL a click would land on, after the offer's
 parameter policy: `clickid=...&sub1=...`. It is authorised by the offer's own feed token, not the admin token: it
 is called from Google Ads scripts, which must hold it. It is an endpoint on the internet: no token, a wrong token
-and an unknown offer are refused alike (no offer can be found out by its slug), each token has its own rate limit,
-and `HEAD` only says whether a suffix is there, taking nothing.
+and an unknown offer are refused alike (no offer can be found out by its slug), and refusals are limited per client
+address; each token has its own rate limit; `HEAD` only says whether a suffix is there, taking nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed
+from gateway.config import AheadSettings
 from gateway.countries import normalize
 from gateway.errors import GatewayError
 from gateway.tracing import params
@@ -63,40 +64,55 @@ class Suffix:
         return {"suffix": self.suffix, "final_url": self.final_url, "traced_at": self.traced_at, "age_s": self.age_s}
 
 
+@dataclass(frozen=True)
+class FeedRequest:
+    """What the feed is asked: the offer (slug or id), the token, the country (optional), and from which client
+    address (routes/clients.py)."""
+
+    offer: str
+    token: str | None
+    country: str | None = None
+    client: str = "-"
+
+
 class SuffixFeed:
     def __init__(self, find: Callable[[str], Offer | None], buckets: AheadBuckets, limiter: RateLimiter,
-                 per_minute: int) -> None:
+                 settings: AheadSettings) -> None:
         self.find = find  # an offer by slug or id, None when there is none (the click path's cache)
         self.buckets = buckets
         self.limiter = limiter
-        self.per_minute = per_minute
+        self.per_minute, self.refusals_per_minute = settings.feed_per_minute, settings.feed_refusals_per_minute
 
-    def suffix(self, offer_key: str, token: str | None, country: str | None = None) -> Suffix | None:
+    def suffix(self, request: FeedRequest) -> Suffix | None:
         """A fresh suffix for the offer, taken for this answer (None when its bucket is empty)."""
-        offer = self._opened(offer_key, token)
-        handed = self.buckets.take(offer, use="feed", countries=_countries(offer, country))
+        offer = self._opened(request)
+        handed = self.buckets.take(offer, use="feed", countries=_countries(offer, request.country))
         if handed is None:
             return None
         self.buckets.answered(offer, handed)
         return _suffix(offer, handed)
 
-    def ready(self, offer_key: str, token: str | None, country: str | None = None) -> bool:
+    def ready(self, request: FeedRequest) -> bool:
         """Whether a suffix is there now, taking nothing (HEAD)."""
-        offer = self._opened(offer_key, token)
-        return any(self.buckets.look(offer, cc).entries for cc in _countries(offer, country))
+        offer = self._opened(request)
+        return any(self.buckets.look(offer, cc).entries for cc in _countries(offer, request.country))
 
-    def _opened(self, offer_key: str, token: str | None) -> Offer:
-        """The offer whose feed `token` opens, this request counted against the token's limit: FeedRefused,
-        FeedClosed, FeedLimited."""
-        offer = self.find(offer_key)
+    def _opened(self, request: FeedRequest) -> Offer:
+        """The offer whose feed the request's token opens, the request counted against the token's limit:
+        FeedRefused (FeedLimited past `feed_refusals_per_minute` refusals of the client address), FeedClosed,
+        FeedLimited."""
+        offer, token = self.find(request.offer), request.token
         expected = offer.feed_token.encode() if offer and offer.feed_token else NO_TOKEN
         if not hmac.compare_digest((token or "").encode(), expected) or offer is None or not offer.feed_token:
+            refused = self.limiter.hit("feed-refused", request.client)
+            if refused.count > self.refusals_per_minute:
+                raise FeedLimited(refused.retry_after_s)
             raise FeedRefused("a valid feed token for this offer is required (Authorization: Bearer TOKEN; "
                               "gateway offers rotate-feed-token OFFER makes one)")
         if not offer.enabled or offer.click_mode not in AHEAD_MODES:
             raise FeedClosed(f"offer {offer.slug} " + ("is disabled" if not offer.enabled else
                                                         f"does not trace ahead (click_mode {offer.click_mode})"))
-        hit = self.limiter.hit("feed", hashlib.sha256(offer.feed_token.encode()).hexdigest()[:16])
+        hit = self.limiter.hit("feed", hashlib.sha256(token.encode()).hexdigest()[:16])
         if hit.count > self.per_minute:
             raise FeedLimited(hit.retry_after_s)
         return offer

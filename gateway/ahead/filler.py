@@ -23,6 +23,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import gevent
 import gevent.event
@@ -41,7 +42,8 @@ from store.pool import EgressPool
 
 log = logging.getLogger(__name__)
 OFFERS_REFRESH_S = 10.0
-NOT_DEMAND = frozenset({"fallback_bot", "traced", "failed"})  # bots, and traces made for no click
+NOT_DEMAND = frozenset({"fallback_bot", "fallback_limited", "traced", "failed"})  # bots, clients past their budget,
+# and traces made for no click
 FILL_FACTOR = 0.8
 MIN_TICK_GAP_S = 0.05
 BACKOFF_MAX_S = 30.0
@@ -50,7 +52,7 @@ RESTART_S = 1.0
 
 @dataclass(frozen=True)
 class Demand:
-    clicks_per_s: float
+    uses_per_s: float  # clicks, beacons and feed requests
     idle: bool
 
 
@@ -156,9 +158,10 @@ class Filler:
         one so far: a burst is seen within seconds, and a quiet minute does not empty the bucket of an offer that is
         used on average."""
         window, idle = math.ceil(self.settings.demand_window_s / 60), math.ceil(self.settings.idle_s / 60)
-        rows = self.click_stats.minutes(str(offer.id), max(window, idle) + 1)
+        now = time.time()
+        rows = self.click_stats.minutes(str(offer.id), max(window, idle) + 1, datetime.fromtimestamp(now, UTC))
         feed = self.buckets.feed_demand(str(offer.id))
-        first_minute, now = epoch_minute() - len(rows) + 1, time.time()
+        first_minute = epoch_minute(now) - len(rows) + 1
         counts = [sum(n for outcome, n in row["counts"].items() if outcome not in NOT_DEMAND)
                   + feed.per_minute.get(first_minute + i, 0) for i, row in enumerate(rows)]
         into_minute = now % 60
@@ -169,7 +172,7 @@ class Filler:
     def wanted(self, offer: Offer, demand: Demand) -> int:
         if demand.idle:
             return 0
-        need = math.ceil(demand.clicks_per_s * self.ahead.max_age_ms(offer) / 1000 * FILL_FACTOR)
+        need = math.ceil(demand.uses_per_s * self.ahead.max_age_ms(offer) / 1000 * FILL_FACTOR)
         return max(1, min(self.ahead.depth(offer), need))
 
     def _trace(self, offer: Offer, country: str) -> None:

@@ -6,11 +6,12 @@ Each pass takes one suffix per campaign (`UrlFetchApp.fetch` with the offer's fe
 be reached, is asked again with a growing pause (Retry-After honoured) within the run; a suffix the feed keeps
 refusing ends the pass, the next pass tries again; one unreadable answer costs one campaign, not the run; a wrong
 token (401) or a closed feed (404) ends the run with one line saying so. It watches the time Google Ads leaves the
-run (`getRemainingTime`) and stops a minute before the end. On an empty feed (204) it keeps the campaign's suffix
-or clears it (`--on-empty`). A run of a Google Ads script stops after 30 minutes and runs at most hourly, so a
-script that wants fresher suffixes makes several passes in one run, at most 5 minutes apart (the longest
-`Utilities.sleep`). In a dry run (or a preview run in Google Ads) nothing is set: one suffix per pass is fetched to
-show what would be set.
+run (`getRemainingTime`) and stops a minute before the end. The feed fills on demand, so the first empty answer
+of a pass is asked again after 5 and 15 s (the offer may have been idle since the last run); an empty feed after
+that keeps the campaign's suffix or clears it (`--on-empty`). A run of a Google Ads script stops after 30 minutes
+and runs at most hourly, so a script that wants fresher suffixes makes several passes in one run, at most 5 minutes
+apart (the longest `Utilities.sleep`). In a dry run (or a preview run in Google Ads) nothing is set: one suffix per
+pass is fetched to show what would be set.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ var PASS_INTERVAL_S = {interval_s};  // pause between passes (Utilities.sleep al
 var ON_EMPTY = {on_empty};  // the feed has no fresh trace: "keep" the campaign's suffix, or "clear" it
 var ATTEMPTS = 4;  // tries per suffix while the feed answers 429 or 5xx or cannot be reached
 var STOP_BEFORE_END_S = 60;  // stop this long before Google Ads ends the run
+var WARM_UP_S = [5, 15];  // the first empty answer of a pass is asked again after these pauses (filled on demand)
 
 function remainingS() {{
   return AdsApp.getExecutionInfo().getRemainingTime();
@@ -112,12 +114,27 @@ function labelled() {{
   return AdsApp.campaigns().withCondition("LabelNames CONTAINS_ANY ['" + LABEL + "']").get();
 }}
 
+// A suffix; on the pass's first empty answer, asked again after short pauses (the request woke the feed's filler).
+function freshSuffix(done) {{
+  var suffix = fetchSuffix();
+  for (var i = 0; suffix === null && !done.warmed && i < WARM_UP_S.length; i++) {{
+    if (remainingS() < WARM_UP_S[i] + STOP_BEFORE_END_S) {{
+      break;
+    }}
+    Logger.log("the suffix feed is empty; it fills on demand: asking again in " + WARM_UP_S[i] + " s");
+    pause(WARM_UP_S[i]);
+    suffix = fetchSuffix();
+  }}
+  done.warmed = true;
+  return suffix;
+}}
+
 function setOne(campaign, done) {{
   var urls = campaign.urls();
   var before = urls.getFinalUrlSuffix();
   var suffix;
   try {{
-    suffix = fetchSuffix();
+    suffix = freshSuffix(done);
   }} catch (e) {{
     if (e.kind !== "bad") {{
       throw e;
@@ -142,7 +159,7 @@ function setOne(campaign, done) {{
 
 function setSuffixes(dryRun) {{
   var campaigns = labelled();
-  var done = {{changed: 0, empty: 0, failed: 0, seen: 0, ended: ""}};
+  var done = {{changed: 0, empty: 0, failed: 0, seen: 0, ended: "", warmed: false}};
   var sample = null;
   try {{
     while (campaigns.hasNext()) {{
@@ -153,7 +170,7 @@ function setSuffixes(dryRun) {{
       var campaign = campaigns.next();
       done.seen++;
       if (dryRun) {{
-        sample = sample || fetchSuffix() || "(none: the feed is empty)";
+        sample = sample || freshSuffix(done) || "(none: the feed is empty)";
         Logger.log("[dry run] " + campaign.getName() + ": would set a fresh suffix such as " + sample +
                    " (now " + campaign.urls().getFinalUrlSuffix() + ")");
         continue;

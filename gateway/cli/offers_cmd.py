@@ -111,6 +111,8 @@ def cmd_toggle(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
     """Print the newest traces, then (with --follow) each new one as it is recorded, until Ctrl-C."""
+    if not 1 <= args.n <= 10_000:
+        raise ValidationError("-n", "must be from 1 to 10000")
     with Services.open(settings) as services:
         entries = list(reversed(services.reports.stream(args.n)))
         for _, fields in entries:

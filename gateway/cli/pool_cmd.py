@@ -98,12 +98,6 @@ def cmd_reset_health(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_size(settings: Settings, args: argparse.Namespace) -> int:
     cooldown = settings.pool.cooldown_s if args.cooldown_s is None else args.cooldown_s
-    for name, value in (("--peak-clicks-per-s", args.peak_clicks_per_s), ("--trace-s", args.trace_s),
-                        ("--cooldown-s", cooldown)):
-        if value < 0:
-            raise ValidationError(name, "must not be negative")
-    if args.headroom < 1:
-        raise ValidationError("--headroom", "must be at least 1")
     slots, explanation = required_slots(args.peak_clicks_per_s, args.trace_s, cooldown, args.headroom)
     print(explanation)
     print(f"provision at least {slots} slots across the countries that carry this traffic")

@@ -6,6 +6,8 @@
     no slot        302 to the fallback URL (fallback_no_egress)
     HEAD, bots     302 to the fallback URL without a trace (fallback_bot)
     POST beacon    204 without a trace (beacon)
+    over budget    302 to the fallback URL without a trace or a take (fallback_limited): a client address may
+                   cost `[clicks] client_traces_per_minute` traces per offer and minute, from a bucket or inline
 
 An offer in `ahead` or `ahead_only` mode first takes a fresh trace made ahead from its bucket (`final_ahead`, the
 record naming that trace and its age); on a miss `ahead` traces inline as above (and a trace that ends after its
@@ -24,13 +26,14 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed
+from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed, OverBudget
 from gateway.config import ClickSettings
 from gateway.metrics import Metrics
 from gateway.tracing import params
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.runner import TraceRunner
 from gateway.tracing.tracer import TraceResult
+from store.buckets import Spend
 from store.errors import StoreError
 from store.offers import Offer
 
@@ -47,6 +50,7 @@ class Click:
     method: str = "GET"
     user_agent: str = ""
     prefetch: bool = False
+    client: str = "-"  # the client's address (routes/clients.py)
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,20 @@ class ClickHandler:
             return self._untraced(record, started, 204, None, "beacon")
         if click.method == "HEAD" or click.prefetch or self.is_bot(click.user_agent):
             return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_bot")
-        if offer.click_mode in AHEAD_MODES:
-            handed = self._take(offer)
-            if handed is not None:
-                return self._answer_ahead(offer, click, record, started, handed)
-            if offer.click_mode == "ahead_only":
-                return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_ahead_empty")
+        spend = Spend(click.client, self.settings.client_traces_per_minute) \
+            if self.settings.client_traces_per_minute else None
+        try:
+            if offer.click_mode in AHEAD_MODES:
+                handed = self._take(offer, spend)
+                if handed is not None:
+                    return self._answer_ahead(offer, click, record, started, handed)
+                if offer.click_mode == "ahead_only":
+                    return self._untraced(record, started, 302, fallback_url(offer, click.inbound),
+                                          "fallback_ahead_empty")
+            elif spend and not self._spend(offer, spend):
+                raise OverBudget(offer.slug)
+        except OverBudget:
+            return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_limited")
         return self._inline(offer, click, record, started)
 
     def _inline(self, offer: Offer, click: Click, record: TraceRecord, started: float) -> Answer:
@@ -126,12 +138,18 @@ class ClickHandler:
         finally:
             job.answered()
 
-    def _take(self, offer: Offer) -> Handed | None:
+    def _take(self, offer: Offer, spend: Spend | None) -> Handed | None:
         try:
-            return self.ahead.take(offer)
+            return self.ahead.take(offer, spend=spend)
         except StoreError as exc:  # without Redis there is no bucket: an empty one
             log.warning("bucket of %s not read: %s", offer.slug, exc)
             return None
+
+    def _spend(self, offer: Offer, spend: Spend) -> bool:
+        try:
+            return self.ahead.spend(offer, spend)
+        except StoreError:  # without Redis no slot can be leased either: the trace ends as fallback_no_egress
+            return True
 
     def _keep(self, offer: Offer, url: str, record: TraceRecord, result: TraceResult, country: str) -> None:
         """A trace that ended after its click fell back: the next click of the offer may use it if it carries

@@ -7,15 +7,23 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from urllib.parse import quote
 
 from bottle import Bottle, HTTPResponse, request, static_file
 
 from gateway.console import pages_home, pages_offers, pages_pool, pages_traces, web
 from gateway.console.gate import ADMIN, SignInRefused, TooManySignIns
 from gateway.console.services import ConsoleServices
+from gateway.errors import ValidationError
+from store.errors import StoreError
 
 PUBLIC = ("/signin", "/static/", "/favicon.ico")
 LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9_\-./]*")  # after sign-in: a page of ours, never //host or /\host
+
+
+def local(path: str) -> str:
+    """`path` when it is a page of ours (the only place sign-in may lead to), else `/`."""
+    return path if LOCAL_PATH.fullmatch(path) else "/"
 
 
 def build(services: ConsoleServices) -> Callable:
@@ -25,12 +33,16 @@ def build(services: ConsoleServices) -> Callable:
 
     @app.hook("before_request")
     def gate() -> None:
+        request.environ["console.https"] = services.clients.https(request.environ)
         if request.path.startswith(PUBLIC):
             return
-        found = services.gate.session(request.get_cookie(web.COOKIE))
+        try:
+            found = services.gate.session(request.get_cookie(web.COOKIE))
+        except StoreError as exc:
+            raise web.unavailable(exc) from None
         if found is None:
             if request.method == "GET" and not request.path.startswith("/jobs/"):
-                raise HTTPResponse(status=303, headers={"Location": "/signin?next=" + request.path})
+                raise HTTPResponse(status=303, headers={"Location": "/signin?next=" + quote(local(request.path))})
             raise web.problem_page(401, "Your session has ended: sign in again.")
         request.environ["console.session"] = found
         if request.method == "POST":
@@ -58,18 +70,21 @@ def build(services: ConsoleServices) -> Callable:
 
     @app.post("/signin")
     def sign_in() -> HTTPResponse:
-        posted = web.form()
+        try:
+            posted = web.form()
+        except ValidationError:
+            return sign_in_form("The form could not be read (it was not UTF-8 text): try again.", 400)
         expected = request.get_cookie(web.SIGN_IN_CSRF) or ""
         if not expected or not secrets.compare_digest(posted.get("csrf", ""), expected):
             return sign_in_form("This form has expired: try again.", 403)
         try:
-            cookie, _ = services.gate.sign_in(posted.get("token", ""), request.remote_addr or "-")
+            cookie, _ = services.gate.sign_in(posted.get("token", ""), services.clients.address(request.environ),
+                                              replacing=request.get_cookie(web.COOKIE))
         except SignInRefused as exc:
             return sign_in_form(str(exc), 401)
         except TooManySignIns as exc:
             return sign_in_form(str(exc), 429)
-        target = posted.get("next", "/")
-        answer = web.go(target if LOCAL_PATH.fullmatch(target) else "/")
+        answer = web.go(local(posted.get("next", "/")))
         answer.set_cookie(web.COOKIE, cookie, path="/", httponly=True, samesite="strict", secure=web.secure(),
                           max_age=services.settings.admin.session_ttl_s)
         answer.delete_cookie(web.SIGN_IN_CSRF, path="/signin")
@@ -82,9 +97,17 @@ def build(services: ConsoleServices) -> Callable:
         answer.delete_cookie(web.COOKIE, path="/")
         return answer
 
+    @app.post("/signout-everywhere")
+    def sign_out_everywhere() -> HTTPResponse:
+        """Admins only (the gate): every session ends, this one too."""
+        services.gate.sign_out_everywhere()
+        answer = web.go("/signin", "Every console session has ended: sign in again.")
+        answer.delete_cookie(web.COOKIE, path="/")
+        return answer
+
     def sign_in_form(error: str = "", status: int = 200) -> HTTPResponse:
         csrf = request.get_cookie(web.SIGN_IN_CSRF) or secrets.token_urlsafe(24)  # two tabs share one
-        answer = web.render("signin", status, error=error, csrf=csrf, next_path=request.query.get("next", "/"),
+        answer = web.render("signin", status, error=error, csrf=csrf, next_path=local(request.query.get("next", "/")),
                             viewers=bool(services.settings.admin.viewer_token))
         answer.set_cookie(web.SIGN_IN_CSRF, csrf, path="/signin", httponly=True, samesite="strict",
                           secure=web.secure())

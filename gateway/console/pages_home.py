@@ -12,7 +12,7 @@ from gateway.console.services import ConsoleServices
 from store.errors import NotFound
 
 CLICK_OUTCOMES = ("final", "final_ahead", "fallback_timeout", "fallback_error", "fallback_no_egress",
-                  "fallback_ahead_empty", "fallback_bot", "beacon")
+                  "fallback_ahead_empty", "fallback_limited", "fallback_bot", "beacon")
 
 
 def overview_charts(services: ConsoleServices) -> dict:

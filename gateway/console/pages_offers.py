@@ -8,18 +8,23 @@ from __future__ import annotations
 from bottle import Bottle, HTTPResponse, request
 
 from gateway.console import forms, web
+from gateway.console.gate import ADMIN
 from gateway.console.services import ConsoleServices
 from gateway.errors import GatewayError, ValidationError
+from gateway.postbacks.pair_setup import Claim
 from store.errors import StoreError
 
 
-def click_base() -> str:
-    parts = request.urlparts
-    return f"{parts.scheme}://{parts.netloc}"
+def is_admin() -> bool:
+    found = web.session()
+    return found is not None and found.role == ADMIN
 
 
 def register(app: Bottle, services: ConsoleServices) -> None:
     catalog, pairs = services.catalog, services.pairs
+
+    def click_base() -> str:
+        return services.clients.origin(request.environ)
 
     @app.get("/offers")
     def offers() -> HTTPResponse:
@@ -68,7 +73,8 @@ def register(app: Bottle, services: ConsoleServices) -> None:
 
     def render_offer(key: str, test: dict | None = None, tested: int | None = None) -> HTTPResponse:
         offer = catalog.get(key)
-        return web.render("offer", title=offer.name, offer=offer, base=click_base(), stats=pairs.stats(offer.slug),
+        return web.render("offer", title=offer.name, offer=offer, base=click_base(),
+                          stats=pairs.stats(offer.slug, reveal=is_admin()),
                           ahead=services.ahead.status(offer), job=request.query.get("job", ""), test=test,
                           tested=tested, today=services.reports.outcomes_today(offer.id).get(offer.id, {}))
 
@@ -79,16 +85,21 @@ def register(app: Bottle, services: ConsoleServices) -> None:
             count = int(web.form().get("count", ""))
         except ValueError:
             raise ValidationError("count", "must be a whole number from 1 to 20") from None
-        job = services.jobs.start("pairs", offer=offer.slug, done=0, total=count, current="")
-        services.background.spawn(make_pairs, job, offer.slug, count)
+        claim = pairs.claim(offer.slug)  # a creation already running: 409, before any job starts
+        try:
+            job = services.jobs.start("pairs", offer=offer.slug, done=0, total=count, current="")
+        except StoreError:
+            claim.release()
+            raise
+        services.background.spawn(make_pairs, job, offer.slug, count, claim)
         return web.go(f"/offers/{offer.slug}?job={job}")
 
-    def make_pairs(job: str, slug: str, count: int) -> None:
+    def make_pairs(job: str, slug: str, count: int, claim: Claim) -> None:
         def progress(done: int, total: int, index: int | None) -> None:
             services.jobs.update(job, done=done, total=total, current=index or "")
 
         try:
-            report = pairs.create(slug, count, progress)
+            report = pairs.create(slug, count, progress, claim)
         except (GatewayError, StoreError) as exc:
             services.jobs.update(job, state="failed", message=str(exc))
             return
@@ -106,6 +117,6 @@ def register(app: Bottle, services: ConsoleServices) -> None:
 
     @app.get("/offers/<key>/pairs.csv")
     def export(key: str) -> HTTPResponse:
-        export = pairs.export_csv(key)
+        export = pairs.export_csv(key, reveal=is_admin())
         return HTTPResponse(export.text, headers={"Content-Type": "text/csv; charset=utf-8",
                                                   "Content-Disposition": f'attachment; filename="{export.filename}"'})

@@ -12,6 +12,8 @@ from gateway.egress.slots import key_counts
 from gateway.errors import ValidationError
 
 SLOTS_SHOWN = 300
+LABELS = {"--peak-clicks-per-s": "the peak", "--trace-s": "the trace time", "--cooldown-s": "the cooldown",
+          "--headroom": "the headroom"}
 
 
 def size_query() -> dict | None:
@@ -19,16 +21,12 @@ def size_query() -> dict | None:
     if "peak" not in request.query:
         return None
     values = {name: request.query.get(name, "") for name in ("peak", "trace_s", "cooldown_s", "headroom")}
-    numbers = {}
-    for name, text in values.items():
-        try:
-            numbers[name] = float(text)
-        except ValueError:
-            return {**values, "error": f"{name} must be a number"}
-    if min(numbers.values()) < 0 or numbers["headroom"] < 1:
-        return {**values, "error": "the numbers must not be negative, the headroom at least 1"}
-    slots, explanation = required_slots(numbers["peak"], numbers["trace_s"], numbers["cooldown_s"],
-                                        numbers["headroom"])
+    try:
+        slots, explanation = required_slots(*map(float, values.values()))
+    except ValueError:
+        return {**values, "error": "each value must be a number"}
+    except ValidationError as exc:
+        return {**values, "error": f"{LABELS[exc.field]} {exc.message}"}
     return {**values, "slots": slots, "explanation": explanation}
 
 

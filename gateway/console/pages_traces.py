@@ -50,6 +50,12 @@ def register(app: Bottle, services: ConsoleServices) -> None:
     @app.post("/trace-tool")
     def run_tool() -> HTTPResponse:
         posted = web.form()
+        budget = services.settings.clicks.client_traces_per_minute
+        if budget:
+            hit = services.limiter.hit("trace-tool", services.clients.address(request.environ))
+            if hit.count > budget:
+                return web.problem_page(429, f"This address has run {budget} traces this minute ([clicks] "
+                                             f"client_traces_per_minute): try again in {hit.retry_after_s} s.")
         try:
             result = probe(posted)
         except ValidationError as exc:

@@ -15,13 +15,16 @@ from gateway.console.overview import Overview
 from gateway.egress.census import Census
 from gateway.egress.slots import Slots
 from gateway.postbacks.pair_setup import CampaignPairs
+from gateway.routes.clients import Clients
 from gateway.tracing.runner import TraceRunner
 from store.console import ConsoleJobs
+from store.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
 class ConsoleServices:
     gate: Gate
+    clients: Clients
     overview: Overview
     catalog: Catalog
     reports: ClickReports
@@ -31,5 +34,6 @@ class ConsoleServices:
     census: Census
     runner: TraceRunner
     jobs: ConsoleJobs
+    limiter: RateLimiter
     background: gevent.pool.Group
     settings: Settings

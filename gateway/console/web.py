@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote
 
 from bottle import HTTPError, HTTPResponse, request, response, template
 
+from gateway import text
 from gateway.errors import GatewayError, ValidationError
 from store.console import Session
 from store.errors import Conflict, NotFound, StoreError
@@ -31,7 +32,8 @@ def session() -> Session | None:
 
 
 def secure() -> bool:
-    return request.urlparts.scheme == "https"
+    """Cookies are `Secure` when the client reached us over HTTPS (the gate sets it, by `routes/clients.py`)."""
+    return bool(request.environ.get("console.https"))
 
 
 def render(name: str, status: int = 200, /, **values: Any) -> HTTPResponse:
@@ -54,8 +56,19 @@ def go(path: str, notice: str = "") -> HTTPResponse:
 
 
 def form() -> dict[str, str]:
-    """The posted form as text (UTF-8)."""
-    return dict(request.forms.decode().items())
+    """The posted form as text; ValidationError for a form that is not UTF-8 or a field no store can hold."""
+    try:
+        fields = request.forms.decode()
+    except UnicodeError:
+        raise ValidationError("form", "is not UTF-8 text") from None
+    return {text.check(name, "form field name"): text.check(value, name) for name, value in fields.items()}
+
+
+def unavailable(exc: StoreError) -> HTTPResponse:
+    """A store is down: a 503 page that shows nothing of the store (addresses, socket paths); the log says which."""
+    log.warning("console %s %s: %s", request.method, request.path, exc)
+    return problem_page(503, "Redis or PostgreSQL is not answering: try again in a moment (the gateway's log says "
+                             "more).")
 
 
 def problem_page(status: int, message: str) -> HTTPResponse:
@@ -79,7 +92,7 @@ def pages(callback: Callable) -> Callable:
         except GatewayError as exc:
             return problem_page(exc.status, str(exc))
         except StoreError as exc:
-            return problem_page(503, f"a store is not answering: {exc}")
+            return unavailable(exc)
         except Exception:
             log.exception("console %s %s failed", request.method, request.path)
             return problem_page(500, "internal error; see the gateway log")

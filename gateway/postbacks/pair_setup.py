@@ -2,6 +2,10 @@
 this gateway's webhook), an outbound one (URL2, whose destination carries `{p1}`..`{p10}`), a Google Ads
 tracking template and a webhook token.
 
+Creation of an offer's pairs runs once at a time, cluster-wide: it holds `pairs:OFFER_ID` in Redis, renews the hold
+before each Trackier call and stops if it lost it (the fencing check); a second creation meanwhile is refused
+(Conflict, 409) instead of creating the same campaigns twice.
+
 Creation is resumable: each pair is stored as soon as its URL2 campaign exists and completed when its URL1
 campaign does. A failure at pair k keeps pairs 1..k-1 (and k's URL2), reports k, and the next run completes
 the incomplete pair before adding new ones. Every campaign has a unique title (offer slug, pair, role and a short
@@ -32,10 +36,13 @@ from gateway.tracing import params
 from gateway.tracing.records import TraceRecord
 from gateway.tracing.runner import TraceRunner
 from store.errors import Conflict
+from store.locks import Holds
 from store.offers import Offer, Offers
 from store.pairs import Pair, Pairs, WebhookEvents
 
 MAX_PAIRS = 20
+MASK = "(hidden)"
+HOLD_MS = 120_000  # renewed before every Trackier call: longer than one call with its retries
 Progress = Callable[[int, int, "int | None"], None]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("pair", "name", "enabled", "url1_campaign_id", "url2_campaign_id", "webhook_url", "template",
@@ -89,13 +96,30 @@ class PairStores:
     offers: Offers
     pairs: Pairs
     events: WebhookEvents
+    holds: Holds
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to create an offer's pairs now: renewed before every step, lost if not renewed in time."""
+
+    holds: Holds
+    name: str
+    holder: str
+
+    def renew(self) -> None:
+        if not self.holds.hold(self.name, self.holder, HOLD_MS):
+            raise Conflict("pair creation lost its hold (it stalled, and another creation took over): stopped")
+
+    def release(self) -> None:
+        self.holds.let_go(self.name, self.holder)
 
 
 class CampaignPairs:
     def __init__(self, stores: PairStores, catalog: Catalog, trackier: TrackierClient, runner: TraceRunner,
                  receiver: Receiver, settings: TrackierSettings, lease_wait_ms: int) -> None:
         self.lease_wait_ms = lease_wait_ms
-        self.offers, self.pairs, self.events = stores.offers, stores.pairs, stores.events
+        self.offers, self.pairs, self.events, self.holds = stores.offers, stores.pairs, stores.events, stores.holds
         self.catalog = catalog
         self.trackier = trackier
         self.runner = runner
@@ -104,10 +128,12 @@ class CampaignPairs:
 
     # -- links ---------------------------------------------------------------------------------------------------
 
-    def webhook_url(self, pair: Pair) -> str:
-        """The S2S push URL to set on the pair's URL1 campaign in Trackier's panel."""
+    def webhook_url(self, pair: Pair, reveal: bool = True) -> str:
+        """The S2S push URL to set on the pair's URL1 campaign in Trackier's panel; its token masked unless
+        `reveal` (whoever holds it can make the gateway trace and update Trackier)."""
         base = self.settings.public_base_url.rstrip("/")
-        return f"{base}/webhooks/trackier?token={pair.webhook_token}&campaign_id={{campaign_id}}&click_id={{click_id}}"
+        token = pair.webhook_token if reveal else MASK
+        return f"{base}/webhooks/trackier?token={token}&campaign_id={{campaign_id}}&click_id={{click_id}}"
 
     def click_link(self, campaign_id: str) -> str:
         return f"https://{self.settings.click_domain}/click?campaign_id={campaign_id}&pub_id={self.settings.publisher_id}"
@@ -164,13 +190,30 @@ class CampaignPairs:
         self.catalog.update(str(offer.id), {"final_url": result.final_url})
         return result.final_url
 
-    def create(self, offer_key: str, count: object, progress: Progress | None = None) -> CreationReport:
+    def claim(self, offer_key: str) -> Claim:
+        """The right to create the offer's pairs; Conflict while another creation runs. `create` releases it."""
+        offer = self.offers.get(offer_key)
+        claim = Claim(self.holds, f"pairs:{offer.id}", secrets.token_hex(8))
+        if not self.holds.hold(claim.name, claim.holder, HOLD_MS):
+            raise Conflict(f"pairs of offer {offer.slug} are being created right now: wait for that to finish "
+                           "(the offer's page shows it), then create more")
+        return claim
+
+    def create(self, offer_key: str, count: object, progress: Progress | None = None,
+               claim: Claim | None = None) -> CreationReport:
         """Add `count` pairs to the offer (completing an incomplete one first); at most 20 in all. `progress` is
         told (pairs done, pairs planned, the pair being created next or None at the end) as creation goes on: it is
-        paced, so creating 20 pairs takes a while."""
-        offer = self.offers.get(offer_key)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValidationError("count", "must be a positive integer")
+        paced, so creating 20 pairs takes a while. Under `claim` (taken here when not given; released at the end);
+        Conflict while another creation of the offer's pairs runs."""
+        claim = claim or self.claim(offer_key)
+        try:
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValidationError("count", "must be a positive integer")
+            return self._create(self.offers.get(offer_key), count, progress, claim)
+        finally:
+            claim.release()
+
+    def _create(self, offer: Offer, count: int, progress: Progress | None, claim: Claim) -> CreationReport:
         existing = self.pairs.for_offer(offer.id)
         incomplete = [pair for pair in existing if not pair.complete]
         new = max(0, count - len(incomplete))
@@ -182,15 +225,15 @@ class CampaignPairs:
         first_new = max((pair.pair_index for pair in existing), default=0) + 1
         plan = [(pair.pair_index, pair) for pair in incomplete[:count]]
         plan += [(index, None) for index in range(first_new, first_new + new)]
-        return self._create_planned(offer, plan, landing, progress or (lambda done, total, index: None))
+        return self._create_planned(offer, plan, landing, progress or (lambda done, total, index: None), claim)
 
     def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], landing: str,
-                        progress: Progress) -> CreationReport:
+                        progress: Progress, claim: Claim) -> CreationReport:
         report = CreationReport(offer.slug)
         for n, (index, partial) in enumerate(plan):
             progress(n, len(plan), index)
             try:
-                self._create_one(offer, index, partial, landing, pace=n > 0)
+                self._create_one(offer, index, partial, landing, pace=n > 0, renew=claim.renew)
             except TrackierError as exc:
                 raise PairCreationFailed(f"pair {index} failed: {exc}; pairs {report.created or 'none'} were "
                                          f"created in this run. Run again to continue.", index, report.created) from exc
@@ -200,17 +243,20 @@ class CampaignPairs:
         report.pairs_total = len(self.pairs.for_offer(offer.id))
         return report
 
-    def _create_one(self, offer: Offer, index: int, partial: Pair | None, landing: str, pace: bool) -> Pair:
+    def _create_one(self, offer: Offer, index: int, partial: Pair | None, landing: str, pace: bool,
+                    renew: Callable[[], None]) -> Pair:
         pacing = self.settings.create_pacing_ms / 1000
         destination = url2_destination(landing, offer.sub_id_mapping)
         if partial is None:
             if pace:
                 gevent.sleep(pacing)
+            renew()
             url2 = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL2", destination),
                                                  offer_id=offer.id)
             partial = self.pairs.add_partial(offer.id, index, f"Pair {index}", url2.id, url2.hash_id,
                                              secrets.token_urlsafe(24))
         gevent.sleep(pacing)
+        renew()
         url1: Campaign = self.trackier.create_campaign(self.campaign_payload(offer, index, "URL1", landing),
                                                        offer_id=offer.id, pair_id=partial.id)
         return self.pairs.complete(partial.id, url1.id, url1.hash_id,
@@ -218,12 +264,14 @@ class CampaignPairs:
 
     # -- views and changes ---------------------------------------------------------------------------------------
 
-    def view(self, pair: Pair) -> dict:
-        """A pair as the API and CLI show it (the token appears inside its webhook URL)."""
+    def view(self, pair: Pair, reveal: bool = True) -> dict:
+        """A pair as the API, the CLI and the console show it: the token appears inside its webhook URL, masked
+        unless `reveal` (viewers never see it); `webhook_url_masked` always masks it."""
         return {"pair": pair.pair_index, "name": pair.name, "enabled": pair.enabled, "complete": pair.complete,
                 "url1_campaign_id": pair.url1_campaign_id, "url2_campaign_id": pair.url2_campaign_id,
                 "url1_campaign_hash": pair.url1_campaign_hash, "url2_campaign_hash": pair.url2_campaign_hash,
-                "webhook_url": self.webhook_url(pair), "template": pair.template,
+                "webhook_url": self.webhook_url(pair, reveal), "webhook_url_masked": self.webhook_url(pair, False),
+                "template": pair.template,
                 "webhook_count": pair.webhook_count, "update_count": pair.update_count,
                 "sub_id_values": pair.sub_id_values, "last_webhook_at": pair.last_webhook_at,
                 "last_update_at": pair.last_update_at, "last_update_ms": pair.last_update_ms}
@@ -248,23 +296,24 @@ class CampaignPairs:
         self.catalog.cache.changed(offer.slug)
         return pair
 
-    def stats(self, offer_key: str) -> dict:
+    def stats(self, offer_key: str, reveal: bool = True) -> dict:
         offer = self.offers.get(offer_key)
         rows = self.pairs.for_offer(offer.id)
         last = [p.last_webhook_at for p in rows if p.last_webhook_at]
         return {"offer": offer.slug, "pairs_total": len(rows), "pairs_enabled": sum(p.enabled for p in rows),
                 "webhooks": sum(p.webhook_count for p in rows), "updates": sum(p.update_count for p in rows),
                 "last_webhook_at": max(last) if last else None, "events": self.events.by_status(offer.id),
-                "pairs": [self.view(p) for p in rows]}
+                "pairs": [self.view(p, reveal) for p in rows]}
 
-    def export_csv(self, offer_key: str) -> CsvExport:
-        """The offer's pairs as CSV (formula-safe), with the file name to save it under."""
+    def export_csv(self, offer_key: str, reveal: bool = True) -> CsvExport:
+        """The offer's pairs as CSV (formula-safe; tokens masked unless `reveal`), with the file name to save it
+        under."""
         offer = self.offers.get(offer_key)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for pair in self.pairs.for_offer(offer.id):
-            row = self.view(pair)
+            row = self.view(pair, reveal)
             writer.writerow([safe_cell(row[column]) for column in CSV_COLUMNS])
         return CsvExport(f"{offer.slug}-pairs.csv", out.getvalue())
 

@@ -198,9 +198,9 @@ def build(settings: Settings, stores: Stores) -> Services:
         directory=directory, slots=slots, leases=leases, census=census, records=records, runner=runner,
         clicks=ClickHandler(runner, ahead, records, metrics, settings.clicks), trackier=trackier, router=router,
         updater=updater, receiver=receiver,
-        campaign_pairs=CampaignPairs(PairStores(stores.offers, stores.pairs, stores.events), catalog, trackier, runner,
-                                     receiver, settings.trackier, settings.webhooks.lease_wait_ms),
+        campaign_pairs=CampaignPairs(PairStores(stores.offers, stores.pairs, stores.events, stores.holds), catalog,
+                                     trackier, runner, receiver, settings.trackier, settings.webhooks.lease_wait_ms),
         maintenance=Maintenance(MaintenanceStores(stores.pool, stores.snapshots, stores.locks), slots, census,
                                 updater.retry_stale, metrics, settings.maintenance, identity),
         ahead=ahead, filler=filler,
-        feed=SuffixFeed(offer_cache.get, ahead, stores.limiter, settings.ahead.feed_per_minute))
+        feed=SuffixFeed(offer_cache.get, ahead, stores.limiter, settings.ahead))

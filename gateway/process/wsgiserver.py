@@ -17,12 +17,27 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable
+from urllib.parse import unquote_plus
 
 import gevent
 import gevent.pool
 from gevent import pywsgi
 
-SECRET_PARAM = re.compile(r"([?&;](?:[A-Za-z_]*token|[A-Za-z_]*secret|password)=)[^&;\s#]*", re.IGNORECASE)
+SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
+QUERY = re.compile(r"\?(\S*)")
+
+
+def redacted(request_line: str) -> str:
+    """`request_line` with the value of every query parameter whose name, decoded as the server reads it (`%74oken`
+    is `token`), speaks of a token, a secret or a password replaced by `[redacted]`."""
+    def query(found: re.Match) -> str:
+        fields = []
+        for field in re.split("([&;])", found.group(1)):
+            name, equals, _ = field.partition("=")
+            fields.append(f"{name}=[redacted]" if equals and SECRET_NAME.search(unquote_plus(name)) else field)
+        return "?" + "".join(fields)
+
+    return QUERY.sub(query, request_line, count=1)
 
 
 class SlowClient(socket.timeout):
@@ -61,7 +76,7 @@ class Handler(pywsgi.WSGIHandler):
     def format_request(self) -> str:
         """The access log's line, with the values of secret query parameters (`token=`) replaced."""
         line = self.requestline
-        self.requestline = SECRET_PARAM.sub(r"\1[redacted]", line) if line else line
+        self.requestline = redacted(line) if line else line
         try:
             return super().format_request()
         finally:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from gateway.clicks.click import PREFETCH_HEADERS, Click, ClickHandler, fallback_url
 from gateway.clicks.offer_cache import OfferCache
+from gateway.routes.clients import Clients
 from gateway.routes.wsgi import StartResponse, answer
 from gateway.tracing import params
 from store.errors import StoreError
@@ -29,9 +30,10 @@ def page(status: int, title: str, message: str) -> tuple[int, dict, bytes]:
 
 
 class ClickApp:
-    def __init__(self, offer_cache: OfferCache, handler: ClickHandler, max_query_bytes: int) -> None:
+    def __init__(self, offer_cache: OfferCache, handler: ClickHandler, clients: Clients, max_query_bytes: int) -> None:
         self.offer_cache = offer_cache
         self.handler = handler
+        self.clients = clients
         self.limit = max_query_bytes
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -67,7 +69,7 @@ class ClickApp:
             return page(404, "Unknown offer", "This link does not lead anywhere.")
         purpose = " ".join(environ.get(h, "") for h in PREFETCH_HEADERS).lower()
         click = Click(slug, inbound, method, environ.get("HTTP_USER_AGENT", ""),
-                             "prefetch" in purpose or "preview" in purpose)
+                      "prefetch" in purpose or "preview" in purpose, self.clients.address(environ))
         try:
             result = self.handler.handle(offer, click)
         except Exception:  # a bug must still leave the user on the offer's fallback, never on a stack trace

@@ -3,16 +3,18 @@ callable. Authorised by the offer's feed token (`Authorization: Bearer TOKEN`, o
 never shows), not the admin token. Answers JSON: 200 `{"suffix", "final_url", "traced_at", "age_s"}`, 204 (no body)
 when the bucket is empty; HEAD takes nothing and answers 200 or 204 by whether a suffix is there. 400 bad query,
 401 no token, a wrong one or an unknown offer (alike), 404 the offer is disabled or not in an ahead mode, 405,
-429 with Retry-After past `[ahead] feed_per_minute` for the token, 503 a store is down or refusing."""
+429 with Retry-After past `[ahead] feed_per_minute` for the token (or `feed_refusals_per_minute` refusals for the
+client address), 503 a store is down or refusing."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
-from gateway.ahead.feed import FeedClosed, FeedLimited, FeedRefused, SuffixFeed
+from gateway.ahead.feed import FeedClosed, FeedLimited, FeedRefused, FeedRequest, SuffixFeed
 from gateway.errors import ValidationError
 from gateway.metrics import Metrics
+from gateway.routes.clients import Clients
 from gateway.routes.wsgi import StartResponse, answer, answer_json
 from gateway.tracing import params
 from store.errors import StoreError
@@ -27,8 +29,9 @@ def problem(status: int, code: str, message: str, **headers: str) -> tuple[int, 
 
 
 class FeedApp:
-    def __init__(self, feed: SuffixFeed, metrics: Metrics) -> None:
+    def __init__(self, feed: SuffixFeed, clients: Clients, metrics: Metrics) -> None:
         self.feed = feed
+        self.clients = clients
         self.metrics = metrics
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -47,10 +50,11 @@ class FeedApp:
             return problem(405, "method_not_allowed", "the feed is GET (HEAD: is a suffix there?)", Allow="GET, HEAD")
         try:
             query = dict(params.parse_query(environ.get("QUERY_STRING", ""), MAX_QUERY))
-            token, country = _token(environ, query), query.get("country")
+            request = FeedRequest(parts[2], _token(environ, query), query.get("country"),
+                                  self.clients.address(environ))
             if method == "HEAD":
-                return (200 if self.feed.ready(parts[2], token, country) else 204), None, {}
-            found = self.feed.suffix(parts[2], token, country)
+                return (200 if self.feed.ready(request) else 204), None, {}
+            found = self.feed.suffix(request)
         except params.BadQuery as exc:
             return problem(exc.status, "invalid", str(exc))
         except (ValidationError, FeedRefused, FeedClosed) as exc:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from gateway.config import WebhookSettings
 from gateway.postbacks import receiving
 from gateway.postbacks.receiving import Receipt, Receiver
+from gateway.routes.clients import Clients
 from gateway.routes.wsgi import StartResponse, answer_json, read_body
 from gateway.tracing import params
 from store.errors import StoreError
@@ -37,9 +38,9 @@ def rendered(receipt: Receipt) -> tuple[int, dict, dict]:
 
 
 class PostbackApp:
-    def __init__(self, receiver: Receiver, settings: WebhookSettings, max_query_bytes: int) -> None:
+    def __init__(self, receiver: Receiver, settings: WebhookSettings, clients: Clients, max_query_bytes: int) -> None:
         self.receiver = receiver
-        self.trust_forwarded_for = settings.trust_forwarded_for
+        self.clients = clients
         self.limit = settings.max_body_kb * 1024
         self.max_query_bytes = max_query_bytes
 
@@ -50,12 +51,6 @@ class PostbackApp:
             log.exception("postback failed")
             status, body, headers = problem(500, "internal", "internal error; see the gateway log")
         return answer_json(environ, start_response, status, body, headers)
-
-    def client_address(self, environ: dict) -> str | None:
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-        if self.trust_forwarded_for and forwarded:
-            return forwarded.split(",")[0].strip() or None
-        return environ.get("REMOTE_ADDR")
 
     def handle(self, environ: dict) -> tuple[int, dict, dict]:
         if environ.get("REQUEST_METHOD") not in ("GET", "POST"):
@@ -71,7 +66,7 @@ class PostbackApp:
         except receiving.BadPostback as exc:
             return problem(exc.status, "invalid", exc.message, field=exc.field)
         try:
-            return rendered(self.receiver.receive(postback, self.client_address(environ)))
+            return rendered(self.receiver.receive(postback, self.clients.address(environ)))
         except StoreError as exc:
             log.warning("postback not recorded, answered 503 so Trackier retries: %s", exc)
             status, body, _ = problem(503, "unavailable", "postback not recorded; retry")

@@ -1,4 +1,7 @@
-"""`/healthz`, `/readyz` and `/metrics`: is the process alive, does each store answer (and how fast)."""
+"""`/healthz`, `/readyz` and `/metrics`: is the process alive, does each store answer (and how fast). They are
+answered to whoever reaches them, so they tell no more than they must: a store that fails is named, never its
+error (which may hold an address or a socket path: the log has it), and `/metrics`, which names every offer, asks
+for `[metrics] token` when one is set."""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ import time
 from collections.abc import Callable
 
 import gevent
-from bottle import Bottle, HTTPResponse
+from bottle import Bottle, HTTPResponse, request
 
 from gateway.metrics import Metrics
+from gateway.routes.auth import bearer_matches
 from store import database
 from store.stores import Stores
 
@@ -17,20 +21,21 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
 
 
-def _probe(check: Callable[[], object]) -> dict:
+def _probe(name: str, check: Callable[[], object]) -> dict:
     started = time.perf_counter()
     try:
         check()
     except Exception as exc:  # readiness reports any failure of the store, whatever its type
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        log.warning("readiness: %s is not answering: %s: %s", name, type(exc).__name__, exc)
+        return {"ok": False, "error": "not answering (the gateway's log says why)"}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
 def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict]:
     """Probe Redis and PostgreSQL side by side; each answer is `{"ok": true, "ms": ...}` or an error."""
     probes = {
-        "redis": gevent.spawn(_probe, stores.redis.ping),
-        "postgres": gevent.spawn(_probe, lambda: database.ping(stores.db, PROBE_TIMEOUT_S)),
+        "redis": gevent.spawn(_probe, "redis", stores.redis.ping),
+        "postgres": gevent.spawn(_probe, "postgres", lambda: database.ping(stores.db, PROBE_TIMEOUT_S)),
     }
     for name, probe in probes.items():
         probe.link_exception(lambda g, n=name: log.error("%s readiness probe crashed: %r", n, g.exception))
@@ -44,7 +49,7 @@ def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict]:
     return result
 
 
-def build(stores: Stores, metrics: Metrics) -> Bottle:
+def build(stores: Stores, metrics: Metrics, metrics_token: str = "") -> Bottle:
     app = Bottle()
 
     @app.get("/healthz")
@@ -62,6 +67,9 @@ def build(stores: Stores, metrics: Metrics) -> Bottle:
 
     @app.get("/metrics")
     def render_metrics() -> HTTPResponse:
+        if metrics_token and not bearer_matches(request.get_header("Authorization", ""), metrics_token):
+            return HTTPResponse("a bearer token is required: [metrics] token\n", status=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"})
         payload, content_type = metrics.render()
         return HTTPResponse(payload, headers={"Content-Type": content_type})
 

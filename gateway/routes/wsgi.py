@@ -18,8 +18,8 @@ StartResponse = Callable[..., Any]
 
 def answer(environ: dict, start_response: StartResponse, status: int, headers: dict[str, str],
            body: bytes = b"") -> Iterable[bytes]:
-    """Send a complete response (no body for HEAD; neither a body nor a Content-Length for 204 and 304, RFC 9110)."""
-    length = [] if status in (204, 304) else [("Content-Length", str(len(body)))]
+    """Send a complete response (no body for HEAD; neither a body nor a Content-Length for a 204, RFC 9110)."""
+    length = [] if status == 204 else [("Content-Length", str(len(body)))]
     start_response(f"{status} {HTTPStatus(status).phrase}", [*headers.items(), *length])
     return [b""] if environ.get("REQUEST_METHOD") == "HEAD" or not length else [body]
 

@@ -22,6 +22,12 @@
     <span class="role role-{{session.role}}">{{session.role}}</span>
     <button class="link" type="submit">Sign out</button>
   </form>
+  % if session.role == 'admin':
+  <form method="post" action="/signout-everywhere" class="signout">
+    <input type="hidden" name="csrf" value="{{session.csrf}}">
+    <button class="link" type="submit" title="ends every console session, viewers' and admins', this one too">Sign out everywhere</button>
+  </form>
+  % end
 % end
 </header>
 <main>

@@ -84,7 +84,14 @@
           <br><span class="badge off">incomplete: create again to finish</span>
           % end
         </td>
-        <td class="copyable"><code class="clip">{{pair['webhook_url']}}</code><button type="button" class="copy" data-copy="{{pair['webhook_url']}}">Copy</button></td>
+        <td class="copyable"><code class="clip">{{pair['webhook_url_masked']}}</code>
+          % if not ro:
+          <button type="button" class="copy" data-copy="{{pair['webhook_url']}}">Copy</button>
+          <details class="secret"><summary>Show token</summary><code class="wrap">{{pair['webhook_url']}}</code></details>
+          % else:
+          <span class="muted small">the token is shown to admins only</span>
+          % end
+        </td>
         <td class="copyable"><code class="clip">{{pair['template'] or '-'}}</code>
           % if pair['template']:
           <button type="button" class="copy" data-copy="{{pair['template']}}">Copy</button>
