@@ -382,7 +382,7 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
         _read_file(config_path, raw)
     _read_environ(environ, raw)
     source = str(config_path) if config_path.exists() else "built-in defaults"
-    base = config_path.resolve().parent if config_path.exists() else Path.cwd()
+    base = config_path.absolute().parent if config_path.exists() else Path.cwd()
     sections = {name: _build(cls, name, raw.section(name), base) for name, cls in SECTIONS.items()}
     providers = {
         name: _build(ProviderSettings, f"provider:{name}", raw.section(f"provider:{name}"), base,

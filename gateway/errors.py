@@ -1,4 +1,5 @@
-"""Domain errors of the gateway; the admin API renders each as JSON with its own status."""
+"""Domain errors of the gateway. They carry no HTTP status: `routes/errors.py` is the one table that says what a
+client is told of each."""
 
 from __future__ import annotations
 
@@ -8,20 +9,26 @@ from collections.abc import Iterator
 class GatewayError(Exception):
     """Root of the gateway's own errors."""
 
-    status = 500
-    code = "internal"
-
 
 class ValidationError(GatewayError):
     """Input that breaks a rule; names the field so the caller can fix it."""
-
-    status = 400
-    code = "invalid"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class Unauthorized(GatewayError):
+    """The caller's credential is missing, or not the one asked for."""
+
+
+class RateLimited(GatewayError):
+    """The caller asked more often than a limit allows; it may try again in `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:

@@ -216,7 +216,7 @@ def webhook_figure(lab: Lab, rate: int = 500, seconds: float = 8.0) -> dict:
     lab.services.slots.provision(PROVIDER, {"us": 50})
     base = lab.chain_server().url
     lab.offer("hooks", tracking_url=f"{base}/demo/start?gclid={{click_id}}", final_url=f"{base}/land")
-    lab.services.campaign_pairs.create("hooks", 10)
+    lab.services.pair_creation.create("hooks", 10)
     tokens = [p.webhook_token for p in lab.services.stores.pairs.for_offer(lab.services.stores.offers.get("hooks").id)]
     gateway = lab.gateway(workers=1)
     url = f"{gateway.url}/webhooks/trackier?token={{v}}&click_id=bench-{{n}}"
@@ -303,9 +303,9 @@ def _filler_under_load(lab: Lab, gateway_url: str, rate: float, seconds: float, 
     lab.hammer(url, *load)
     after = lab.services.ahead.status(offer)["counts"]
     delta = {name: after[name] - before[name] for name in after}
-    return {f"ahead_hit_rate_{share}": round(delta["hits"] / max(1, delta["hits"] + delta["misses"]), 3),
+    return {f"ahead_hit_rate_{share}": round(delta["clicks"] / max(1, delta["clicks"] + delta["misses"]), 3),
             f"ahead_waste_{share}": round(delta["expired"] / max(1, delta["made"]), 3),
-            f"ahead_clicks_{share}": delta["hits"] + delta["misses"]}
+            f"ahead_clicks_{share}": delta["clicks"] + delta["misses"]}
 
 
 LINES = {

@@ -60,14 +60,13 @@ def prepare(services: Services, chains: ChainServer, trackier: FakeTrackier) -> 
         "name": "Demo Trackier offer", "country": "us", "update_interval_s": 0,
         "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}", "final_url": f"{chains.url()}/land",
         "enabled": True})
-    pairs = services.campaign_pairs
-    existing = pairs.listing("demo-trackier")["pairs"]
+    existing = services.pair_views.listing("demo-trackier")["pairs"]
     for pair in existing:
         for campaign in filter(None, (pair["url1_campaign_id"], pair["url2_campaign_id"])):
             trackier.adopt(campaign, f"{chains.url()}/land")
     if len(existing) < PAIRS:
-        pairs.create("demo-trackier", PAIRS - len(existing))
-    first = pairs.listing("demo-trackier")["pairs"][0]
+        services.pair_creation.create("demo-trackier", PAIRS - len(existing))
+    first = services.pair_views.listing("demo-trackier")["pairs"][0]
     return first["webhook_url"].replace("{campaign_id}", first["url1_campaign_id"]).replace("{click_id}",
                                                                                           "demo-click-1")
 

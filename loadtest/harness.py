@@ -33,6 +33,7 @@ import gevent
 
 from gateway.ahead.buckets import clean_url
 from gateway.config import Settings
+from gateway.tracing.outcomes import NOT_CLICKS
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, Lab
 
@@ -40,7 +41,6 @@ SCENARIOS = ("OverlappingClicks", "ClicksWithGaps", "WebhookStorm", "Mixed", "Ah
 CLICKS = {"OverlappingClicks": True, "ClicksWithGaps": True, "WebhookStorm": False, "Mixed": True, "AheadClicks": True}
 POSTBACKS = {"OverlappingClicks": False, "ClicksWithGaps": False, "WebhookStorm": True, "Mixed": True,
              "AheadClicks": False}
-NOT_CLICKS = ("traced", "failed")  # records of traces made for no click (AheadClicks: the filler's)
 BURST_EVERY = 10  # AheadClicks: one arrival in ten is a burst
 CLICK_OFFER = "lt-clicks"
 MIXED_CLICK_SHARE = 0.2  # the locustfile's Mixed: browser clicks are 2 of 10 tasks
@@ -251,7 +251,7 @@ def _prepare(lab: Lab, options: Options) -> dict[str, str]:
             slug = f"lt-hooks-{n}"
             lab.offer(slug, tracking_url=f"{base}/demo/start?gclid={{click_id}}", final_url=f"{base}/land",
                       wait_ms=options.wait_ms)
-            lab.services.campaign_pairs.create(slug, options.pairs_per_offer)
+            lab.services.pair_creation.create(slug, options.pairs_per_offer)
             stores = lab.services.stores
             tokens += [p.webhook_token for p in stores.pairs.for_offer(stores.offers.get(slug).id)]
         env["LOADTEST_TOKENS"] = ",".join(tokens)

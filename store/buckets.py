@@ -3,7 +3,7 @@
 `gw:{ahead:OFFER_ID}:bucket:CC:VERSION` is a sorted set of finished traces (JSON entries, each naming its trace)
 scored by when they were put in. VERSION names what shaped the traces (the offer's tracking URL, country, policy,
 user agent): a change of the offer leaves the old entries behind, unreachable, until their key expires.
-`gw:{ahead:OFFER_ID}:stats` counts what was made, handed out (`hits`, `feed`), missed, wasted (`expired`: aged out
+`gw:{ahead:OFFER_ID}:stats` counts what was made, handed out (`clicks`, `feed`), missed, wasted (`expired`: aged out
 or trimmed), kept from the buckets (`late_private`) and handed out but never answered (`taken_unanswered`);
 `gw:{ahead:OFFER_ID}:handed` holds the entries handed out until their use is answered; `gw:{ahead:OFFER_ID}:take:ID`
 remembers one take's reply for a retry; `gw:{ahead:OFFER_ID}:feed` counts the suffix feed's requests per minute;
@@ -28,7 +28,7 @@ from store.batching import GroupCommit
 from store.keys import Keyspace
 from store.redis_client import available, register_script
 
-STATS = ("made", "hits", "feed", "misses", "limited", "expired", "late_private", "taken_unanswered")
+STATS = ("made", "clicks", "feed", "misses", "limited", "expired", "late_private", "taken_unanswered")
 LIMITED = "!"  # a take's answer for a caller past its budget
 BUDGET_WINDOW_S = 60
 
@@ -49,7 +49,7 @@ class Spend(NamedTuple):
 
 
 class Take(NamedTuple):
-    """How a use takes from a bucket: entries younger than `max_age_ms`, counted as `use` (hits or feed), its use
+    """How a use takes from a bucket: entries younger than `max_age_ms`, counted as `use` (clicks or feed), its use
     answered within `answer_within_ms`. Its `first` bucket is where it counts: its client's budget (`limit` per
     minute, 0: none) and, for the feed, its demand."""
 
@@ -189,7 +189,7 @@ class Buckets:
         answered."""
         keys = self._pop_keys(bucket, "-")
         _, expired, entries, age, unanswered = available(
-            lambda: self._pop(keys=keys, args=[max_age_ms, "hits", 0, 0, 0, 0, 0]))
+            lambda: self._pop(keys=keys, args=[max_age_ms, "clicks", 0, 0, 0, 0, 0]))
         return Look(int(entries), int(age) if int(age) >= 0 else None, int(expired), int(unanswered))
 
     def count(self, offer_id: str, name: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -13,10 +15,10 @@ class TrackierCalls:
     def __init__(self, db: ConnectionPool) -> None:
         self.db = db
 
-    def record(self, call: dict) -> None:
+    def record(self, call: dict[str, Any]) -> None:
         with translated_errors(), self.db.connection() as conn:
             conn.execute(Q["trackier_call_insert"], call)
 
-    def recent(self, limit: int = 100) -> list[dict]:
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(Q["trackier_calls_recent"], {"limit": limit}).fetchall()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
 
@@ -30,26 +31,24 @@ class ClickStats:
     def minute(at: datetime) -> str:
         return at.astimezone(UTC).strftime("%Y%m%d%H%M")
 
-    def add(self, entries: Iterable[tuple[str, datetime, str, dict]], pipeline: redis.client.Pipeline | None = None,
-            ) -> None:
+    def add(self, entries: Iterable[tuple[str, datetime, str, dict[str, str]]]) -> None:
         """Count (offer_id, at, outcome) per minute and append each entry's fields to the stream, in one
-        round trip (or in `pipeline`, which its caller executes)."""
-        counts: Counter = Counter()
-        pipe = pipeline if pipeline is not None else self.client.pipeline(transaction=False)
+        round trip."""
+        counts: Counter[tuple[str, str]] = Counter()
+        pipe = self.client.pipeline(transaction=False)
         for offer_id, at, outcome, fields in entries:
             counts[(self.counter_key(offer_id, self.minute(at)), outcome)] += 1
             pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)
         for (key, outcome), amount in counts.items():
             pipe.hincrby(key, outcome, amount)
             pipe.expire(key, self.ttl_s)
-        if pipeline is None:
-            available(pipe.execute)
+        available(pipe.execute)
 
-    def minutes(self, offer_id: str, minutes: int, now: datetime | None = None) -> list[dict]:
+    def minutes(self, offer_id: str, minutes: int, now: datetime | None = None) -> list[dict[str, Any]]:
         """Outcome counts of the last `minutes` minutes (oldest first), empty minutes included."""
         return self.summed([offer_id], minutes, now)
 
-    def summed(self, offer_ids: list[str], minutes: int, now: datetime | None = None) -> list[dict]:
+    def summed(self, offer_ids: list[str], minutes: int, now: datetime | None = None) -> list[dict[str, Any]]:
         """Outcome counts of the last `minutes` minutes of all these offers together (oldest first), in one round
         trip."""
         now = now or datetime.now(UTC)

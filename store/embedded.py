@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psutil
@@ -207,7 +208,7 @@ class EmbeddedPostgres:
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(_postgres_bin() / program), *args]
-        kwargs: dict = {"cwd": self.pgdata, "timeout": START_TIMEOUT_S + 10}
+        kwargs: dict[str, Any] = {"cwd": self.pgdata, "timeout": START_TIMEOUT_S + 10}
         if self._user:
             kwargs.update(user=self._user.pw_uid, group=self._user.pw_gid, extra_groups=[])
         with tempfile.TemporaryFile() as output:
@@ -250,21 +251,21 @@ class _Holders:
         self.lock_path = data_dir / "embedded.lock"
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[list[dict]]:
+    def locked(self) -> Iterator[list[dict[str, Any]]]:
         with self.lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             holders = [h for h in self._read() if _alive(h)]
             yield holders
             self.path.write_text(json.dumps(holders))
 
-    def _read(self) -> list[dict]:
+    def _read(self) -> list[dict[str, Any]]:
         try:
             return json.loads(self.path.read_text())
         except (OSError, ValueError):
             return []
 
 
-def _alive(holder: dict) -> bool:
+def _alive(holder: dict[str, Any]) -> bool:
     try:
         return psutil.Process(holder["pid"]).create_time() == holder["created"]
     except (psutil.Error, KeyError, TypeError):

@@ -19,12 +19,9 @@ class OfferChanges:
         self.client = client
         self.channel = keys.key("offers", "changed")
 
-    def publish(self, slug: str, pipeline: redis.client.Pipeline | None = None) -> None:
-        """Tell every process `slug` changed (in `pipeline`, which its caller executes, when given)."""
-        if pipeline is not None:
-            pipeline.publish(self.channel, slug)
-        else:
-            available(lambda: self.client.publish(self.channel, slug))
+    def publish(self, slug: str) -> None:
+        """Tell every process `slug` changed."""
+        available(lambda: self.client.publish(self.channel, slug))
 
     def subscription(self, on_change: Callable[[str], None]) -> Subscription:
         """Calls `on_change(slug)` for each change; `on_change("*")` after a reconnect (changes were missed)."""

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
@@ -38,9 +39,9 @@ class Offer:
     wait_ms: int = 8000
     cooldown_s: int | None = None
     ua_profile: str = "desktop"
-    param_policy: dict = field(default_factory=lambda: {"mode": "all"})
+    param_policy: dict[str, Any] = field(default_factory=lambda: {"mode": "all"})
     pass_through: list[str] = field(default_factory=lambda: list(DEFAULT_PASS_THROUGH))
-    sub_id_mapping: dict = field(default_factory=lambda: dict(DEFAULT_SUB_IDS))
+    sub_id_mapping: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SUB_IDS))
     update_interval_s: int = 300
     enabled: bool = True
     click_mode: str = "inline"
@@ -52,7 +53,7 @@ class Offer:
     feed_token: str | None = field(default=None, repr=False)
     feed_token_hash: bytes | None = field(default=None, repr=False)
 
-    def writable(self) -> dict:
+    def writable(self) -> dict[str, Any]:
         """The columns a write sets, JSON ones wrapped for psycopg (the feed token has a write of its own)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("created_at", "updated_at", "feed_token", "feed_token_hash")}
@@ -60,7 +61,7 @@ class Offer:
         data["sub_id_mapping"] = Jsonb(self.sub_id_mapping)
         return data
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The offer as the API shows it (the feed token only through its own route)."""
         data = asdict(self)
         del data["feed_token"], data["feed_token_hash"]
@@ -95,11 +96,6 @@ class Offers:
         with translated_errors(), self.db.connection() as conn:
             return self._one(conn, query, params)
 
-    def by_feed_token(self, token: str) -> Offer | None:
-        """The offer whose feed token hashes like `token` (the caller compares the tokens in constant time)."""
-        with translated_errors(), self.db.connection() as conn:
-            return self._one(conn, "offer_by_feed_token", {"token_hash": hashlib.sha256(token.encode()).digest()})
-
     def set_feed_token(self, key: str, token: str) -> Offer:
         """Give the offer a new feed token (the old one stops working at once)."""
         offer = self.get(key)
@@ -123,7 +119,7 @@ class Offers:
                 return self._one(conn, "offer_update", changed.writable())
 
     @staticmethod
-    def _one(conn: psycopg.Connection, query: str, params: dict) -> Offer | None:
+    def _one(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> Offer | None:
         with conn.cursor(row_factory=class_row(Offer)) as cur:
             return cur.execute(Q[query], params).fetchone()
 

@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row, dict_row
@@ -32,7 +33,7 @@ class Pair:
     enabled: bool
     webhook_count: int
     update_count: int
-    sub_id_values: dict
+    sub_id_values: dict[str, Any]
     last_webhook_at: datetime | None
     last_update_at: datetime | None
     last_update_ms: int | None
@@ -92,12 +93,12 @@ class Pairs:
             raise NotFound(f"the offer has no pair {pair_index}")
         return pair
 
-    def record_update(self, pair_id: int, sub_id_values: dict, ms: int) -> None:
+    def record_update(self, pair_id: int, sub_id_values: dict[str, Any], ms: int) -> None:
         """One more successful URL2 update: count, values, time and duration, in one statement."""
         with translated_errors(), self.db.connection() as conn:
             conn.execute(Q["pair_record_update"], {"id": pair_id, "sub_id_values": Jsonb(sub_id_values), "ms": ms})
 
-    def _one(self, query: str, params: dict) -> Pair | None:
+    def _one(self, query: str, params: dict[str, Any]) -> Pair | None:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=class_row(Pair)) as cur:
             return cur.execute(Q[query], params).fetchone()
 
@@ -111,13 +112,13 @@ class WebhookEvents:
     COLUMNS = ("route", "offer_id", "pair_id", "click_id", "campaign_id", "params", "client_addr", "force_update",
                "status")
 
-    def receive(self, events: list[dict]) -> list[int]:
+    def receive(self, events: list[dict[str, Any]]) -> list[int]:
         """Record postbacks and count each on its pair, in one statement: all of it or none. Their ids, in order."""
         columns = {name: [Jsonb(e[name]) if name == "params" else e[name] for e in events] for name in self.COLUMNS}
         with translated_errors(), self.db.connection() as conn:
             return [row[0] for row in conn.execute(Q["events_receive"], columns).fetchall()]
 
-    def claim(self, event_id: int, processing_s: float) -> dict | None:
+    def claim(self, event_id: int, processing_s: float) -> dict[str, Any] | None:
         """Take an event for processing (a pending one, or one whose claim is older than `processing_s`) and
         return it; None when another worker has it or it is done."""
         with translated_errors(), self.db.connection() as conn, \
@@ -125,7 +126,7 @@ class WebhookEvents:
             return cur.execute(Q["event_claim"], {"id": event_id, "processing_s": processing_s}).fetchone()
 
     def finish(self, event_id: int, status: str, *, trace_ms: int | None = None, update_ms: int | None = None,
-               sub_id_values: dict | None = None, error: str | None = None) -> None:
+               sub_id_values: dict[str, Any] | None = None, error: str | None = None) -> None:
         params = {"id": event_id, "status": status, "trace_ms": trace_ms, "update_ms": update_ms, "error": error,
                   "sub_id_values": Jsonb(sub_id_values) if sub_id_values is not None else None}
         with translated_errors(), self.db.connection() as conn:
@@ -138,7 +139,7 @@ class WebhookEvents:
             conn.execute(Q["events_finish_quick"], params)
         return [None] * len(outcomes)
 
-    def get(self, event_id: int) -> dict:
+    def get(self, event_id: int) -> dict[str, Any]:
         with translated_errors(), self.db.connection() as conn, \
                 conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
             row = cur.execute(Q["event_get"], {"id": event_id}).fetchone()
@@ -154,7 +155,7 @@ class WebhookEvents:
                                                     "limit": limit}).fetchall()
         return [row[0] for row in rows]
 
-    def per_hour(self, since: datetime) -> list[dict]:
+    def per_hour(self, since: datetime) -> list[dict[str, Any]]:
         """Postbacks received per hour since `since`, and how many of them updated their pair."""
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(Q["events_per_hour"], {"since": since}).fetchall()

@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 import gevent
 import gevent.event
@@ -33,7 +35,14 @@ from store.keys import Keyspace
 from store.pubsub import Subscription
 from store.redis_client import available, register_script
 
-OUTCOMES = ("ok", "fail", "upstream_error")
+
+class Release(StrEnum):
+    """How a slot's use went, as release.lua weighs it: `ok`, `fail` (the egress failed: counts toward
+    quarantine), `upstream_error` (the chain failed, not the slot: no blame)."""
+
+    OK = "ok"
+    FAIL = "fail"
+    UPSTREAM_ERROR = "upstream_error"
 POLL_S = 0.1
 
 
@@ -220,7 +229,7 @@ class EgressPool:
             self.notices.wait(armed, min(remaining, max(until_ready, 0.001)))
             result = None
 
-    def lease_slot_id(self, slot_id: str, country: str, holder: str = "") -> Lease:
+    def lease_one(self, slot_id: str, country: str, holder: str = "") -> Lease:
         """Lease this very slot if it is ready now; NoEgress otherwise (leased, cooling, quarantined, ...)."""
         keys = [self.keys.leases, self.keys.fence, self.keys.window, self.keys.ready(country),
                 self.keys.leased(country)]
@@ -235,11 +244,10 @@ class EgressPool:
         return Lease(slot_id, country, str(token), int(now), int(deadline),
                      (time.monotonic() - started) * 1000, waited)
 
-    def release(self, lease: Lease, outcome: str, trace_ms: float | None = None,
+    def release(self, lease: Lease, outcome: Release, trace_ms: float | None = None,
                 cooldown_ms: int | None = None) -> ReleaseResult:
         """Give a slot back with the outcome of its use; ignored unless the fencing token still holds."""
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r}")
+        outcome = Release(outcome)
         return self._finish(lease.slot_id, lease.country, lease.token, outcome, trace_ms, cooldown_ms)
 
     def _finish(self, slot_id: str, country: str, token: str, outcome: str, trace_ms: float | None,
@@ -370,7 +378,7 @@ class EgressPool:
         """Slots of `country` leasable right now (not cooling, leased, quarantined or disabled)."""
         return int(available(lambda: self._ready_now(keys=[self.keys.ready(country)])))
 
-    def slot(self, slot_id: str) -> dict | None:
+    def slot(self, slot_id: str) -> dict[str, Any] | None:
         """A slot's live view: derived state, health counters and current lease holder; None if unknown."""
         info = available(lambda: self.client.hgetall(self.keys.slot(slot_id)))
         if not info:
@@ -384,7 +392,7 @@ class EgressPool:
         pipe.hget(self.keys.leases, slot_id)
         ready_at, deadline, retry_at, disabled, lease = available(pipe.execute)
         now = self._now_ms()
-        view: dict = {"id": slot_id, **info}
+        view: dict[str, Any] = {"id": slot_id, **info}
         if disabled:
             view["state"] = "disabled"
         elif deadline is not None:

@@ -32,36 +32,36 @@ SELECT version, checksum FROM schema_migrations;
 -- name: migration_record
 INSERT INTO schema_migrations (version, name, checksum) VALUES (%(version)s, %(name)s, %(checksum)s);
 
--- name: egress_all
+-- name: slots_all
 SELECT id, provider, country, scheme, host, port, session_id, username, password, enabled
-FROM egress ORDER BY country, provider NULLS LAST, id;
+FROM slots ORDER BY country, provider NULLS LAST, id;
 
--- name: egress_get
+-- name: slots_get
 SELECT id, provider, country, scheme, host, port, session_id, username, password, enabled
-FROM egress WHERE id = %(id)s;
+FROM slots WHERE id = %(id)s;
 
--- name: egress_ids_like
-SELECT id FROM egress WHERE id LIKE %(pattern)s;
+-- name: slot_ids_like
+SELECT id FROM slots WHERE id LIKE %(pattern)s;
 
--- name: egress_insert
-INSERT INTO egress (id, provider, country, scheme, host, port, session_id, username, password, enabled)
+-- name: slots_insert
+INSERT INTO slots (id, provider, country, scheme, host, port, session_id, username, password, enabled)
 VALUES (%(id)s, %(provider)s, %(country)s, %(scheme)s, %(host)s, %(port)s, %(session_id)s, %(username)s,
         %(password)s, %(enabled)s)
 ON CONFLICT DO NOTHING
 RETURNING id;
 
--- name: egress_find_static
+-- name: slots_find_static
 SELECT id, provider, country, scheme, host, port, session_id, username, password, enabled
-FROM egress
+FROM slots
 WHERE provider IS NULL AND scheme = %(scheme)s AND host = %(host)s AND port = %(port)s
   AND coalesce(username, '') = coalesce(%(username)s, '') AND coalesce(password, '') = coalesce(%(password)s, '');
 
--- name: egress_delete
-DELETE FROM egress WHERE id = %(id)s
+-- name: slots_delete
+DELETE FROM slots WHERE id = %(id)s
 RETURNING id, provider, country, scheme, host, port, session_id, username, password, enabled;
 
--- name: egress_set_enabled
-UPDATE egress SET enabled = %(enabled)s WHERE id = %(id)s
+-- name: slots_set_enabled
+UPDATE slots SET enabled = %(enabled)s WHERE id = %(id)s
 RETURNING id, provider, country, scheme, host, port, session_id, username, password, enabled;
 
 -- name: snapshot_insert
@@ -97,9 +97,6 @@ SELECT * FROM offers WHERE slug = %(slug)s;
 -- name: offer_lock
 SELECT * FROM offers WHERE id = %(id)s FOR UPDATE;
 
--- name: offer_by_feed_token
-SELECT * FROM offers WHERE feed_token_hash = %(token_hash)s;
-
 -- name: offer_set_feed_token
 UPDATE offers SET feed_token = %(token)s, feed_token_hash = %(token_hash)s, updated_at = now() WHERE id = %(id)s
 RETURNING *;
@@ -118,22 +115,22 @@ WHERE id = %(id)s
 RETURNING *;
 
 -- name: traces_copy
-COPY traces (id, created_at, source, offer_id, webhook_event_id, egress_id, outcome, error, inbound, params, hops,
+COPY traces (id, created_at, source, offer_id, webhook_event_id, slot_id, outcome, error, inbound, params, hops,
              final_url, redirect_url, lease_wait_ms, trace_ms, total_ms, ahead_trace_id, ahead_age_ms) FROM STDIN;
 
 -- name: traces_recent
-SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.egress_id, t.inbound,
+SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.slot_id, t.inbound,
        t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms, t.ahead_trace_id,
        t.ahead_age_ms
 FROM traces t LEFT JOIN offers o ON o.id = t.offer_id
 WHERE (%(offer_id)s::uuid IS NULL OR t.offer_id = %(offer_id)s::uuid)
   AND (%(outcome)s::text IS NULL OR t.outcome = %(outcome)s::text)
-  AND (%(egress_id)s::text IS NULL OR t.egress_id = %(egress_id)s::text)
+  AND (%(slot_id)s::text IS NULL OR t.slot_id = %(slot_id)s::text)
 ORDER BY t.created_at DESC, t.id
 LIMIT %(limit)s;
 
 -- name: trace_get
-SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.egress_id, t.inbound,
+SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.slot_id, t.inbound,
        t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms, t.ahead_trace_id,
        t.ahead_age_ms
 FROM traces t LEFT JOIN offers o ON o.id = t.offer_id

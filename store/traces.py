@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -14,7 +15,7 @@ from store.database import translated_errors
 from store.errors import NotFound
 from store.queries import QUERIES as Q
 
-COLUMNS = ("id", "created_at", "source", "offer_id", "webhook_event_id", "egress_id", "outcome", "error",
+COLUMNS = ("id", "created_at", "source", "offer_id", "webhook_event_id", "slot_id", "outcome", "error",
            "inbound", "params", "hops", "final_url", "redirect_url", "lease_wait_ms", "trace_ms", "total_ms",
            "ahead_trace_id", "ahead_age_ms")
 JSON_COLUMNS = frozenset({"inbound", "params", "hops"})
@@ -24,7 +25,7 @@ class Traces:
     def __init__(self, db: ConnectionPool) -> None:
         self.db = db
 
-    def write(self, rows: Sequence[dict]) -> None:
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert the rows in one COPY, in one transaction: all of them or none."""
         with translated_errors(), self.db.connection() as conn, conn.cursor() as cur, \
                 cur.copy(Q["traces_copy"].rstrip(";")) as copy:
@@ -32,13 +33,13 @@ class Traces:
                 copy.write_row([Jsonb(row[c]) if c in JSON_COLUMNS else row[c] for c in COLUMNS])
 
     def recent(self, offer_id: uuid.UUID | None = None, limit: int = 50, outcome: str | None = None,
-               egress_id: str | None = None) -> list[dict]:
+               slot_id: str | None = None) -> list[dict[str, Any]]:
         """The newest records, of one offer, outcome and slot or of all."""
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(Q["traces_recent"], {"offer_id": offer_id, "limit": limit, "outcome": outcome,
-                                                    "egress_id": egress_id}).fetchall()
+                                                    "slot_id": slot_id}).fetchall()
 
-    def get(self, trace_id: uuid.UUID) -> dict:
+    def get(self, trace_id: uuid.UUID) -> dict[str, Any]:
         """One record; NotFound when there is none."""
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(Q["trace_get"], {"id": trace_id}).fetchone()

@@ -8,6 +8,7 @@ resolver.install()
 
 import itertools
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,18 @@ from store import database, migrate, redis_client
 from store.embedded import EmbeddedRedis, EmbeddedStores
 from tests import helpers
 from tests.helpers import Process
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.needs("node", "chromium", ...)`: a test whose programs are missing skips, saying why; under
+    `CI=true` it fails instead, so a CI run can never pass by skipping what matters."""
+    for marker in item.iter_markers("needs"):
+        missing = [program for program in marker.args if shutil.which(program) is None]
+        if missing:
+            why = f"{', '.join(missing)} not installed ({marker.kwargs.get('install', '.ci/run installs it')})"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"CI=true and {why}", pytrace=False)
+            pytest.skip(why)
 
 
 @dataclass(frozen=True)

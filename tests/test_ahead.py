@@ -78,7 +78,7 @@ def test_ahead_only_answers_from_the_bucket_or_falls_back_at_once(make_gateway, 
     answer = gw.click("shop", {"gclid": "G"})
     assert answer.headers["Location"] == "https://fallback.example/?gclid=G"
     (record,) = records_of(gw)
-    assert (record["outcome"], record["egress_id"]) == ("fallback_ahead_empty", None)
+    assert (record["outcome"], record["slot_id"]) == ("fallback_ahead_empty", None)
     assert gw.rt.pool.census()["us"]["leased"] == 0 and gw.rt.pool.slot("luna-us-1").get("uses", "0") == "0"
     fill(gw)
     assert gw.click("shop", {"gclid": "G2"}).headers["Location"].startswith(f"{chains.url()}/land?")
@@ -213,9 +213,9 @@ def test_traces_past_their_age_are_never_handed_out(runtime):
     buckets, bucket = runtime.stores.buckets, Bucket("o", "v1", "us")
     buckets.put(bucket, json.dumps({"id": "1"}), max_age_ms=100, depth=5)
     gevent.sleep(0.15)  # the age under test is time itself
-    taken = buckets.take(bucket, Take(max_age_ms=100, use="hits", answer_within_ms=30_000))
+    taken = buckets.take(bucket, Take(max_age_ms=100, use="clicks", answer_within_ms=30_000))
     assert (taken.entry, taken.expired) == (None, 1)
-    assert buckets.stats("o") == {"made": 1, "hits": 0, "feed": 0, "misses": 1, "limited": 0, "expired": 1,
+    assert buckets.stats("o") == {"made": 1, "clicks": 0, "feed": 0, "misses": 1, "limited": 0, "expired": 1,
                                   "late_private": 0, "taken_unanswered": 0}
     for n in range(7):
         buckets.put(bucket, json.dumps({"id": str(n)}), max_age_ms=60_000, depth=5)
@@ -233,12 +233,12 @@ def test_ahead_state_is_seen_in_metrics_and_offers_show(make_gateway, chains, tm
         metrics = requests.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5).text
     finally:
         server.stop(timeout=1)
-    for line in ('gateway_ahead_handed_total{offer="shop",use="click"} 1.0',
+    for line in ('gateway_ahead_handed_total{offer="shop",use="clicks"} 1.0',
                  'gateway_ahead_misses_total{offer="shop"} 1.0', 'gateway_ahead_made_total{offer="shop"} 1.0',
                  'gateway_ahead_bucket_depth{country="us",offer="shop"}'):
         assert line in metrics, line
     shown = run_gateway("offers", "show", "shop", env=cli_env(gw.rt.settings, tmp_path))
-    assert "bucket us" in shown.stdout and "hits 1" in shown.stdout
+    assert "bucket us" in shown.stdout and "clicks 1" in shown.stdout
 
 
 def test_a_take_sent_again_after_a_timeout_gets_the_same_entries(make_runtime, store_urls):
@@ -252,12 +252,12 @@ def test_a_take_sent_again_after_a_timeout_gets_the_same_entries(make_runtime, s
             buckets.put(bucket, json.dumps({"id": f"00000000-0000-0000-0000-00000000000{n}"}), 60_000, depth=5)
         proxy.stall(1.0)
         sent_before = proxy.commands["EVALSHA"]
-        taken = buckets.take(bucket, Take(60_000, "hits", 30_000))
+        taken = buckets.take(bucket, Take(60_000, "clicks", 30_000))
         assert proxy.stalled.wait(5) and proxy.commands["EVALSHA"] - sent_before == 2, "the take was not sent twice"
     finally:
         proxy.stop()
     assert json.loads(taken.entry)["id"].endswith("0")
-    assert buckets.stats("o")["hits"] == 1
+    assert buckets.stats("o")["clicks"] == 1
     assert [json.loads(e)["id"][-1] for e in rt.stores.redis.zrange(buckets.bucket_key(bucket), 0, -1)] == \
         ["1", "2", "3"]
 
@@ -277,7 +277,7 @@ def test_entries_whose_use_was_never_answered_are_counted_and_never_handed_again
     gevent.sleep(1.1)  # the time under test: past answer_within_s
     assert gw.rt.ahead.look(offer, "us").unanswered == 1
     counts = gw.rt.ahead.status(offer)["counts"]
-    assert (counts["hits"], counts["taken_unanswered"]) == (3, 1)
+    assert (counts["clicks"], counts["taken_unanswered"]) == (3, 1)
     used = {r["ahead_trace_id"] for r in records_of(gw, "final_ahead")}
     assert len(used) == 2 and str(dead.trace.trace_id) not in used and all(a.status_code == 302 for a in answered)
 

@@ -34,7 +34,7 @@ def test_a_click_lands_on_the_traced_page_with_chain_and_inbound_parameters(gate
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     (record,) = gateway.records(1)
-    assert (record["outcome"], record["egress_id"][:8], record["final_url"]) == ("final", "luna-us-", final)
+    assert (record["outcome"], record["slot_id"][:8], record["final_url"]) == ("final", "luna-us-", final)
     assert record["inbound"] == [["gclid", "G-1"], ["x", "inbound"]]
     assert str(record["id"]) == response.headers["X-Click-Id"]
 

@@ -133,7 +133,7 @@ def test_hostile_text_renders_as_text_everywhere(console, fake):
     them, never as markup."""
     gw, admin = console
     gw.rt.catalog.update("shop", {"name": HOSTILE})
-    gw.rt.campaign_pairs.create("shop", 1)
+    gw.rt.pair_creation.create("shop", 1)
     gw.rt.updater.start()
     token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token
     answer = requests.get(f"{gw.url}/webhooks/trackier", params={"token": token, "click_id": HOSTILE}, timeout=10)

@@ -1,6 +1,6 @@
 """The console in a real browser: Debian's Chromium driven by Selenium (chromium-driver). One walk through what an
 operator does, with a screenshot of every page in reports/console/ (ignored by git). Skipped, saying why, where
-Chromium or its driver is not installed (`.ci/run` installs both)."""
+Chromium or its driver is not installed (`.ci/run` installs both); under CI=true it fails instead."""
 
 from __future__ import annotations
 
@@ -8,21 +8,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.config import Secret
 from tests.conftest import ADMIN_TOKEN
 from tests.helpers import REPO
 from tests.test_trackier import trackier_settings
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Chromium or chromedriver is not installed: "
-                                "apt-get install chromium chromium-driver (.ci/run does)")
-
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+pytestmark = pytest.mark.needs("chromium", "chromedriver", install="apt-get install chromium chromium-driver; "
+                                                                   ".ci/run does")
 
 SHOTS = REPO / "reports" / "console"
 VIEWER_TOKEN = "viewer-token-browser"
@@ -31,11 +29,11 @@ VIEWER_TOKEN = "viewer-token-browser"
 class Browser:
     def __init__(self, base: str) -> None:
         options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
+        options.binary_location = shutil.which("chromium")
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1360,900",
                          "--disable-gpu", "--no-first-run"):
             options.add_argument(argument)
-        self.driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+        self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         self.driver.implicitly_wait(10)  # an element a page is still loading is waited for
         self.base = base
         self.driver.execute_cdp_cmd("Browser.grantPermissions", {

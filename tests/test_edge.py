@@ -104,7 +104,7 @@ def paired(make_gateway, fake, chains):
     gw = make_gateway(slots=4, admin__viewer_token=Secret(VIEWER_TOKEN), **trackier_settings(fake))
     gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                           "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
-    gw.rt.campaign_pairs.create("shop", 2)
+    gw.rt.pair_creation.create("shop", 2)
     return gw
 
 
@@ -220,7 +220,7 @@ def test_two_pair_creations_at_once_make_no_duplicate_campaign(paired, fake):
     assert "being created right now" in next(c.value for c in calls if c.value.status_code == 409).text
     titles = [c["title"] for c in fake.campaigns.values()]
     assert len(titles) == 8 and len(set(titles)) == 8
-    claim = paired.rt.campaign_pairs.claim("shop")
+    claim = paired.rt.pair_creation.claim("shop")
     try:
         admin = ConsoleUser(paired.url)
         admin.sign_in(ADMIN_TOKEN)
@@ -309,7 +309,7 @@ def test_a_click_and_a_pair_update_stop_before_a_private_address(make_gateway, p
         gw.rt.catalog.create({"slug": "turn", "name": "Turn", "country": "us", "final_url": "https://shop.example/",
                               "tracking_url": f"{chains.url()}/r/302?to={target}/admin"})
         assert gw.click("turn", {"gclid": "G"}).status_code == 302
-        gw.rt.campaign_pairs.create("turn", 1)
+        gw.rt.pair_creation.create("turn", 1)
         pair = gw.rt.pairs.for_offer(gw.rt.offers.get("turn").id)[0]
         receipt = requests.get(f"{gw.url}/webhooks/trackier", timeout=10,
                                params={"token": pair.webhook_token, "click_id": "c1", "campaign_id": "x"})

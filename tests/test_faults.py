@@ -99,7 +99,7 @@ def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(ser
     restart."""
     def prepare(rt: Process) -> None:
         rt.catalog.create(shop(chains, final_url="https://shop.example/"))
-        rt.campaign_pairs.create("shop", 1)
+        rt.pair_creation.create("shop", 1)
 
     proc, url, served = serve(redis__url=own_redis.url, webhooks__stale_after_s=1.0, prepare=prepare,
                               **trackier_settings(fake))
@@ -131,7 +131,7 @@ def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve,
     PostgreSQL once it is back."""
     def prepare(rt: Process) -> None:
         rt.catalog.create(shop(chains, final_url="https://shop.example/"))
-        rt.campaign_pairs.create("shop", 1)
+        rt.pair_creation.create("shop", 1)
 
     proc, url, served = serve(postgres__url=own_postgres.url(), postgres__pool_timeout_s=2.0,
                               clicks__offer_cache_s=0.05, prepare=prepare, **trackier_settings(fake))
@@ -168,7 +168,7 @@ def test_sigkill_with_100_traces_holding_slots(serve, chains, fake, tmp_path):
     def prepare(rt: Process) -> None:
         rt.catalog.create(shop(chains, slug="hold", wait_ms=1000, tracking_url=f"{chains.url()}/hang?s=60"))
         rt.catalog.create(shop(chains, final_url="https://shop.example/"))
-        rt.campaign_pairs.create("shop", 3)
+        rt.pair_creation.create("shop", 3)
 
     lease_s = 3.0
     proc, url, served = serve(slots=100, prepare=prepare, pool__lease_s=lease_s, webhooks__stale_after_s=1.0,

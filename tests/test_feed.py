@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -19,7 +18,7 @@ from tests.helpers import cli_env, run_gateway
 from tests.test_ahead import AUTH, ahead_offer, fill
 
 RUNTIME = Path(__file__).with_name("ads_runtime.js")
-needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the Ads script is not run")
+needs_node = pytest.mark.needs("node", install="apt-get install nodejs; .ci/run does")
 
 
 def bearer(token: str) -> dict[str, str]:

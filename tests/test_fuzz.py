@@ -61,7 +61,7 @@ def target(make_gateway, fake, chains):
     gw = make_gateway(slots=3, **trackier_settings(fake))
     gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": f"{chains.url()}/land",
                           "tracking_url": f"{chains.url()}/land?g={{click_id}}"})
-    gw.rt.campaign_pairs.create("shop", 1)
+    gw.rt.pair_creation.create("shop", 1)
     gw.rt.updater.start()
     gw.rt.records.start()
     gw.token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token

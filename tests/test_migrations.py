@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import gevent
 import psycopg
 import pytest
 from psycopg import errors
 
+from gateway.postbacks.updating import EventStatus
+from gateway.tracing.outcomes import Outcome
 from store import database, migrate
 from tests.helpers import clean_env, run_gateway
 
-TABLES = {"offers", "pairs", "egress", "webhook_events", "traces", "pool_snapshots", "trackier_calls",
+TABLES = {"offers", "pairs", "slots", "webhook_events", "traces", "pool_snapshots", "trackier_calls",
           "schema_migrations"}
 
 
@@ -99,7 +103,7 @@ PAIR = ("INSERT INTO pairs (offer_id, pair_index, url1_campaign_id, url2_campaig
     ("short_token", errors.CheckViolation),
     ("orphan_pair", errors.ForeignKeyViolation),
     ("offer_without_url", errors.NotNullViolation),
-    ("bad_egress_scheme", errors.CheckViolation),
+    ("bad_slot_scheme", errors.CheckViolation),
 ])
 def test_schema_constraints(database_url, statement, error):
     """The schema itself refuses duplicates, out-of-range pair indexes, orphans and missing values."""
@@ -121,8 +125,8 @@ def test_schema_constraints(database_url, statement, error):
             "orphan_pair": lambda: pair(2, "b" * 32, "00000000-0000-0000-0000-000000000000"),
             "offer_without_url": lambda: conn.execute(
                 "INSERT INTO offers (slug, name, country) VALUES ('x', 'X', 'us')"),
-            "bad_egress_scheme": lambda: conn.execute(
-                "INSERT INTO egress (id, country, scheme, host, port) VALUES ('e1', 'us', 'ftp', 'h', 1)"),
+            "bad_slot_scheme": lambda: conn.execute(
+                "INSERT INTO slots (id, country, scheme, host, port) VALUES ('e1', 'us', 'ftp', 'h', 1)"),
         }
         with pytest.raises(error):
             actions[statement]()
@@ -135,3 +139,14 @@ def test_lookup_indexes_exist(database_url):
     text = "\n".join(indexes)
     for needle in ("(webhook_token)", "(url1_campaign_id)", "(url2_campaign_id)", "traces USING btree (created_at)"):
         assert needle in text, needle
+
+
+@pytest.mark.parametrize(("constraint", "vocabulary"), [("traces_outcome_known", Outcome),
+                                                        ("webhook_events_status_known", EventStatus)])
+def test_the_databases_checks_list_the_vocabularies_of_the_code(database_url, constraint, vocabulary):
+    """Each CHECK of a vocabulary column names exactly the values of its enum: a value added to one and not the
+    other is a refused row (or a value nobody writes)."""
+    with psycopg.connect(database_url) as conn:
+        (definition,) = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s",
+                                     (constraint,)).fetchone()
+    assert set(re.findall(r"'([a-z_]+)'::text", definition)) == {str(value) for value in vocabulary}

@@ -44,7 +44,7 @@ def test_the_document_is_served_and_matches_the_routes(live_url):
 
     app = Bottle()
     api_offers.register(app, None, None, None)
-    api_pairs.register(app, None)
+    api_pairs.register(app, None, None, None)
     api_pool.register(app, None, None, None, 0.0)
     routed = {openapi.documented_path(route.rule) for route in app.routes}
     routed |= {path.replace("/enable", "/disable") for path in routed}

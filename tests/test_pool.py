@@ -12,7 +12,7 @@ from gateway.egress.sizing import required_slots
 from gateway.errors import ValidationError
 from store import redis_client
 from store.errors import BadValue
-from store.inventory import Egress
+from store.inventory import Slot
 from store.pool import NoEgress
 from tests.conftest import PROVIDER_PASSWORD
 
@@ -191,8 +191,8 @@ def test_provision_refuses_unknown_providers_and_countries(runtime):
 
 def test_a_batch_of_slots_is_added_whole_or_not_at_all(runtime):
     """The inventory writes a batch in one transaction: a slot PostgreSQL refuses leaves none of it behind."""
-    good = Egress("static-ok-1", None, "us", "http", "127.0.0.1", 3128)
-    refused = Egress("static-bad-1", None, "us", "http", "127.0.0.1", 70000)
+    good = Slot("static-ok-1", None, "us", "http", "127.0.0.1", 3128)
+    refused = Slot("static-bad-1", None, "us", "http", "127.0.0.1", 70000)
     with pytest.raises(BadValue, match="egress_port_range"):
         runtime.inventory.add([good, refused])
     assert not any(slot.id.startswith("static-") for slot in runtime.inventory.all())

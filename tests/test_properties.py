@@ -111,7 +111,7 @@ def test_a_nul_anywhere_in_a_query_is_refused(pairs, where, in_name):
     raw = params.append("https://x.example/", pairs).partition("?")[2]
     with pytest.raises(params.BadQuery) as refused:
         params.parse_query(raw.encode("utf-8").decode("latin-1"), 1 << 20)
-    assert refused.value.status == 400 and "NUL" in str(refused.value)
+    assert not isinstance(refused.value, params.QueryTooLong) and "NUL" in str(refused.value)
 
 
 @settings(max_examples=300, deadline=None)

@@ -63,7 +63,7 @@ def test_secrets_appear_nowhere_after_a_full_run(settings, chains, fake, proxy, 
                            "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
         rt.catalog.create({"slug": "plain", "name": "Plain", "country": "us",
                            "tracking_url": chain(chains.url(), ["302", "meta"], f"{chains.url()}/land")})
-        rt.campaign_pairs.create("shop", 2)
+        rt.pair_creation.create("shop", 2)
         tokens = [p.webhook_token for p in rt.pairs.for_offer(rt.offers.get("shop").id)]
 
     env = cli_env(served, tmp_path / "cli")

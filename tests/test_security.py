@@ -73,7 +73,7 @@ def test_hostile_postbacks_leave_good_ones_in_the_same_batch_alone(make_gateway,
     gw = make_gateway(slots=5, **trackier_settings(fake))
     gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                           "tracking_url": f"{chains.url()}/land?g={{click_id}}"})
-    gw.rt.campaign_pairs.create("shop", 1)
+    gw.rt.pair_creation.create("shop", 1)
     token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token
     url = f"{gw.url}/webhooks/trackier"
     hostile = [
@@ -127,7 +127,7 @@ def test_only_macros_and_pass_through_names_of_a_postback_reach_the_retrace(make
     gw = make_gateway(slots=5, **trackier_settings(fake))
     gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                           "tracking_url": f"{chains.url()}/r/302?g={{click_id}}"})
-    gw.rt.campaign_pairs.create("shop", 1)
+    gw.rt.pair_creation.create("shop", 1)
     gw.rt.updater.start()
     token = gw.rt.pairs.for_offer(gw.rt.offers.get("shop").id)[0].webhook_token
     evil = f"{chains.url(1)}/land?stolen=1"
@@ -232,7 +232,7 @@ def test_hostile_offer_fields_are_400s_naming_the_field(gateway, chains, fields,
 def test_a_lone_surrogate_in_a_pair_name_is_a_400(make_gateway, fake, chains):
     gw = make_gateway(slots=2, **trackier_settings(fake))
     gw.rt.catalog.create(offer_body(chains, slug="shop", final_url="https://shop.example/"))
-    gw.rt.campaign_pairs.create("shop", 1)
+    gw.rt.pair_creation.create("shop", 1)
     session = api(gw)
     response = session.patch(f"{session.base}/offers/shop/pairs/1", data=json.dumps({"name": "p\ud800"}),
                              headers={"Content-Type": "application/json"}, timeout=10)

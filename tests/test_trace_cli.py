@@ -72,7 +72,7 @@ def test_through_the_pool_by_country_and_by_slot(chains, proxies, pooled, runtim
     assert provisioned.returncode == 0, provisioned.stderr
     result = run_gateway("trace", chains.url() + "/land?v=2", "--allow-private", "--json", "--country", "de", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["egress_id"] == "luna-de-1"
+    assert json.loads(result.stdout)["slot_id"] == "luna-de-1"
     slot = runtime.inventory.get("luna-de-1")
     assert proxies["socks5"].stats.by_user[f"user-acct-region-de-sessid-{slot.session_id}"].connections == 1
     view = runtime.pool.slot("luna-de-1")

@@ -11,7 +11,7 @@ import requests
 from gateway.config import Settings
 from gateway.tracing import navigation
 from gateway.tracing.ssrf import BlockedAddress, GuardedAdapter, is_blocked
-from gateway.tracing.tracer import ProxyRoute, TraceOptions, trace
+from gateway.tracing.tracer import SlotRoute, TraceOptions, trace
 from loadtest.chains import chain
 
 LOCAL = TraceOptions(allow_private=True)
@@ -214,9 +214,9 @@ def test_the_same_chains_through_real_proxies(chains, proxies, kind, steps):
     the proxy carries the trace under the slot's session username, one connection at a time."""
     start = chain(chains.url(), steps, land(chains, "clickid=p", host=1))
     direct = trace(start, options=LOCAL)
-    via = trace(start, ProxyRoute("slot-7", proxies[kind].url("user-acct-sessid-7")), LOCAL)
+    via = trace(start, SlotRoute("slot-7", proxies[kind].url("user-acct-sessid-7")), LOCAL)
     assert via.ok and via.final_url == direct.final_url and kinds(via) == kinds(direct)
-    assert via.egress_id == "slot-7"
+    assert via.slot_id == "slot-7"
     usage = proxies[kind].stats.by_user["user-acct-sessid-7"]
     assert usage.connections >= 1 and usage.max_active == 1
 
@@ -224,7 +224,7 @@ def test_the_same_chains_through_real_proxies(chains, proxies, kind, steps):
 @pytest.mark.parametrize("kind", ["http", "socks5"])
 def test_wrong_proxy_credentials_are_the_egress_fault(chains, proxies, kind):
     """A proxy refusing the credentials (407 / SOCKS auth failure) is egress_failed, blamed on the slot."""
-    result = trace(land(chains), ProxyRoute("slot-1", proxies[kind].url("u", password="wrong")), LOCAL)
+    result = trace(land(chains), SlotRoute("slot-1", proxies[kind].url("u", password="wrong")), LOCAL)
     assert (result.error, result.egress_outcome) == ("egress_failed", "fail")
     assert proxies[kind].stats.refused == 1
 
@@ -234,20 +234,20 @@ def test_a_proxy_refusing_connections_is_the_egress_fault(chains, proxies, kind)
     """A proxy that does not accept connections is egress_failed."""
     port = proxies[kind].address[1]
     dead = proxies[kind].url("u").replace(f":{port}", ":1")
-    assert trace(land(chains), ProxyRoute("slot-1", dead), LOCAL).error == "egress_failed"
+    assert trace(land(chains), SlotRoute("slot-1", dead), LOCAL).error == "egress_failed"
 
 
 def test_a_rejected_connect_is_the_egress_fault(chains, proxies):
     """An HTTP proxy answering CONNECT with 502 is egress_failed (https goes through CONNECT)."""
     proxies["http"].mode = "reject"
-    result = trace(land(chains).replace("http://", "https://"), ProxyRoute("s", proxies["http"].url("u")), LOCAL)
+    result = trace(land(chains).replace("http://", "https://"), SlotRoute("s", proxies["http"].url("u")), LOCAL)
     assert result.error == "egress_failed"
 
 
 def test_a_proxy_side_proxy_status_is_the_egress_fault_a_dead_destination_the_chains(chains, proxies):
     """Plain http goes through an HTTP proxy in absolute form, so a 502 could be the proxy's or the chain's:
     RFC 9209 `Proxy-Status` tells them apart."""
-    route = ProxyRoute("s", proxies["http"].url("u"))
+    route = SlotRoute("s", proxies["http"].url("u"))
     proxies["http"].mode = "reject"
     failed = trace(land(chains), route, LOCAL)
     assert (failed.error, failed.egress_outcome) == ("egress_failed", "fail")
@@ -259,7 +259,7 @@ def test_a_proxy_side_proxy_status_is_the_egress_fault_a_dead_destination_the_ch
 
 def test_a_dead_destination_behind_socks_is_the_chain_fault(chains, proxies):
     """When the SOCKS proxy works but the destination refuses, the chain is at fault, not the slot."""
-    result = trace("http://127.0.0.1:1/land", ProxyRoute("s", proxies["socks5"].url("u")), LOCAL)
+    result = trace("http://127.0.0.1:1/land", SlotRoute("s", proxies["socks5"].url("u")), LOCAL)
     assert (result.error, result.egress_outcome) == ("connect_failed", "upstream_error")
 
 

@@ -14,7 +14,7 @@ import requests
 from gateway.config import Secret, TrackierSettings
 from gateway.errors import ValidationError
 from gateway.postbacks import pair_setup as pairs
-from gateway.postbacks import updating
+from gateway.postbacks import pair_views, updating
 from gateway.postbacks.trackier_api import TrackierClient, TrackierError, api_root
 from gateway.process import wsgiserver
 from gateway.process.app import build_app
@@ -106,7 +106,7 @@ def test_a_wrong_key_is_refused(fake):
 def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fake, count):
     """Each pair gets a URL2 campaign (final URL path + name={pN}), a URL1 campaign, an unguessable token, a
     webhook URL and a Google Ads template nesting URL2's click link (with {lpurl}) in URL1's."""
-    report = tracked.rt.campaign_pairs.create("shop", count)
+    report = tracked.rt.pair_creation.create("shop", count)
     assert report.created == list(range(1, count + 1)) and report.pairs_total == count
     rows = tracked.rt.pairs.for_offer(tracked.rt.offers.get("shop").id)
     assert len({p.webhook_token for p in rows}) == count and all(len(p.webhook_token) >= 32 for p in rows)
@@ -127,7 +127,7 @@ def test_pairs_are_created_with_campaigns_template_token_and_webhook(tracked, fa
     assert inner.startswith(f"https://track.example/click?campaign_id={first.url2_campaign_id}&pub_id=3")
     assert inner.endswith("&lpurl={lpurl}") and "{lpurl}" in first.template
     assert unquote(parse_qs(urlsplit(inner).query)["url"][0]) == url2["url"]
-    view = tracked.rt.campaign_pairs.view(first)
+    view = tracked.rt.pair_views.view(first)
     assert view["webhook_url"] == (f"https://gw.example/webhooks/trackier?token={first.webhook_token}"
                                    "&campaign_id={campaign_id}&click_id={click_id}")
     assert len(fake.calls_to("POST", "/v2/campaigns")) == 2 * count
@@ -138,7 +138,7 @@ def test_campaign_creations_are_paced(make_gateway, fake):
     gw = make_gateway(**trackier_settings(fake, trackier__create_pacing_ms=150))
     gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
                           "final_url": "https://lp.example/"})
-    gw.rt.campaign_pairs.create("x", 2)
+    gw.rt.pair_creation.create("x", 2)
     times = [call.at for call in fake.calls_to("POST", "/v2/campaigns")]
     assert len(times) == 4
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.14
@@ -147,13 +147,13 @@ def test_campaign_creations_are_paced(make_gateway, fake):
 def test_more_than_20_pairs_is_refused_and_creates_nothing(tracked, fake):
     """Asking for 21, or for more than the offer has room for, is a 400 and calls Trackier not once."""
     with pytest.raises(ValidationError, match="would exceed 20"):
-        tracked.rt.campaign_pairs.create("shop", 21)
-    tracked.rt.campaign_pairs.create("shop", 19)
+        tracked.rt.pair_creation.create("shop", 21)
+    tracked.rt.pair_creation.create("shop", 19)
     calls = len(fake.calls)
     with pytest.raises(ValidationError):
-        tracked.rt.campaign_pairs.create("shop", 2)
+        tracked.rt.pair_creation.create("shop", 2)
     assert len(fake.calls) == calls
-    assert tracked.rt.campaign_pairs.create("shop", 1).pairs_total == 20
+    assert tracked.rt.pair_creation.create("shop", 1).pairs_total == 20
 
 
 @pytest.mark.parametrize(("after", "kept_partial"), [(4, False), (5, True)])
@@ -162,13 +162,13 @@ def test_a_failure_keeps_the_pairs_before_it_and_a_new_run_continues(tracked, fa
     next run completes pair 3 first, creating no campaign twice."""
     fake.fail_next(500, count=10, path="/v2/campaigns", after=after)
     with pytest.raises(pairs.PairCreationFailed) as info:
-        tracked.rt.campaign_pairs.create("shop", 5)
+        tracked.rt.pair_creation.create("shop", 5)
     assert (info.value.failed_at, info.value.created) == (3, [1, 2])
     offer_id = tracked.rt.offers.get("shop").id
     rows = tracked.rt.pairs.for_offer(offer_id)
     assert [(p.pair_index, p.complete) for p in rows] == [(1, True), (2, True)] + ([(3, False)] if kept_partial else [])
     fake.faults.clear()
-    report = tracked.rt.campaign_pairs.create("shop", 3)
+    report = tracked.rt.pair_creation.create("shop", 3)
     assert report.created == [3, 4, 5] and report.pairs_total == 5
     assert all(p.complete for p in tracked.rt.pairs.for_offer(offer_id))
     assert len(fake.campaigns) == 10
@@ -178,7 +178,7 @@ def test_an_empty_final_url_is_found_by_tracing_the_offer(tracked, chains):
     """Without a final_url the pairs use where the tracking URL's chain ends, and the offer keeps it."""
     tracked.rt.catalog.create({"slug": "bare", "name": "Bare", "country": "us",
                                "tracking_url": f"{chains.url()}/r/302?to=%2Fland%3Fsku%3D9"})
-    tracked.rt.campaign_pairs.create("bare", 1)
+    tracked.rt.pair_creation.create("bare", 1)
     assert tracked.rt.offers.get("bare").final_url == f"{chains.url()}/land?sku=9"
 
 
@@ -188,18 +188,18 @@ def test_missing_trackier_settings_are_named(make_gateway, fake):
     gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
                           "final_url": "https://lp.example/"})
     with pytest.raises(ValidationError, match=r"\[trackier\] click_domain"):
-        gw.rt.campaign_pairs.create("x", 1)
+        gw.rt.pair_creation.create("x", 1)
 
 
 def test_csv_export_is_formula_safe(tracked):
     """The CSV has a row per pair; a cell starting with = + - @ is escaped."""
-    tracked.rt.campaign_pairs.create("shop", 2)
-    tracked.rt.campaign_pairs.change("shop", 2, {"name": "=HYPERLINK(\"http://evil\")"})
-    rows = list(csv.reader(io.StringIO(tracked.rt.campaign_pairs.export_csv("shop").text)))
-    assert rows[0] == list(pairs.CSV_COLUMNS)
+    tracked.rt.pair_creation.create("shop", 2)
+    tracked.rt.pair_controls.change("shop", 2, {"name": "=HYPERLINK(\"http://evil\")"})
+    rows = list(csv.reader(io.StringIO(tracked.rt.pair_views.export_csv("shop").text)))
+    assert rows[0] == list(pair_views.CSV_COLUMNS)
     assert [r[0] for r in rows[1:]] == ["1", "2"] and rows[2][1] == "'=HYPERLINK(\"http://evil\")"
-    assert pairs.safe_cell("-1+2") == "'-1+2" and pairs.safe_cell("@SUM(A1)") == "'@SUM(A1)"
-    assert pairs.safe_cell("plain") == "plain"
+    assert pair_views.safe_cell("-1+2") == "'-1+2" and pair_views.safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert pair_views.safe_cell("plain") == "plain"
 
 
 def test_pairs_over_the_api(tracked):
@@ -243,7 +243,7 @@ def test_pairs_from_the_command_line(tracked, fake, cli, settings):
     run("pairs", "disable", "shop", "1", expect=1)
     assert "pair 2 enabled" in run("pairs", "enable", "shop", "2")
     assert "2/2 pairs enabled" in run("pairs", "stats", "shop")
-    assert run("pairs", "export", "shop").splitlines()[0] == ",".join(pairs.CSV_COLUMNS)
+    assert run("pairs", "export", "shop").splitlines()[0] == ",".join(pair_views.CSV_COLUMNS)
     assert "sees 1 advertiser(s)" in run("trackier", "check")
     assert fake.api_key not in run("pairs", "list", "shop")
 
@@ -294,7 +294,7 @@ def test_a_creation_whose_answer_is_lost_is_adopted_never_made_twice(make_gatewa
                           "final_url": "https://lp.example/"})
     for after in (0, 3):  # pair 1's URL2, pair 2's URL1
         fake.fail_after(mode, after=after, hang_s=2.5)
-    assert gw.rt.campaign_pairs.create("x", 2).created == [1, 2]
+    assert gw.rt.pair_creation.create("x", 2).created == [1, 2]
     titles = [c["title"] for c in fake.campaigns.values()]
     assert len(titles) == 4 and len(set(titles)) == 4
     pairs_ = gw.rt.pairs.for_offer(gw.rt.offers.get("x").id)
@@ -357,7 +357,7 @@ def test_the_template_reaches_the_landing_page_through_both_campaigns(make_gatew
     gw = make_gateway(**trackier_settings(fake, trackier__click_domain=fake.click_host))
     gw.rt.catalog.create({"slug": "x", "name": "X", "country": "us", "tracking_url": "https://t.example/",
                           "final_url": "https://lp.example/land"})
-    gw.rt.campaign_pairs.create("x", 1)
+    gw.rt.pair_creation.create("x", 1)
     pair = gw.rt.pairs.for_offer(gw.rt.offers.get("x").id)[0]
     gw.rt.trackier.set_sub_ids(pair.url2_campaign_id, {"p1": "G-77", "p5": "CK-9"})
     url = pair.template.replace("{lpurl}", "https%3A%2F%2Flp.example%2Fland").replace("https://", "http://")

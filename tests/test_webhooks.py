@@ -26,7 +26,7 @@ def hooked(make_gateway, fake, chains):
         gw = make_gateway(slots=20, **trackier_settings(fake), **changes)
         gw.rt.catalog.create({"slug": "shop", "name": "Shop", "country": "us", "final_url": "https://shop.example/",
                               "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}"})
-        gw.rt.campaign_pairs.create("shop", count)
+        gw.rt.pair_creation.create("shop", count)
         gw.rt.updater.start()
         return gw
 
@@ -173,7 +173,7 @@ def test_unreadable_postbacks_are_refused_without_writes(hooked, request_kwargs,
 def test_disabled_pairs_and_offers_are_recorded_not_processed(hooked, fake):
     """A postback for a disabled pair (or offer) is recorded, answered `disabled`, and not processed."""
     gw = hooked()
-    gw.rt.campaign_pairs.change("shop", 2, {"enabled": False})
+    gw.rt.pair_controls.change("shop", 2, {"enabled": False})
     two = the_pairs(gw)[1]
     answer = post(gw, {"token": two.webhook_token, "click_id": "c"})
     assert answer.status_code == 200 and answer.json()["status"] == "disabled"

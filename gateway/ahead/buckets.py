@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gevent
 import gevent.event
@@ -58,23 +59,23 @@ class AheadTrace:
     trace_id: uuid.UUID
     final_url: str
     chain: list[tuple[str, str]]
-    egress_id: str | None
+    slot_id: str | None
     params: list[list[str]]
 
     def dump(self) -> str:
         return json.dumps({"id": str(self.trace_id), "final_url": self.final_url, "chain": self.chain,
-                           "egress": self.egress_id, "params": self.params}, separators=(",", ":"))
+                           "slot": self.slot_id, "params": self.params}, separators=(",", ":"))
 
     @classmethod
     def load(cls, text: str) -> AheadTrace:
         data = json.loads(text)
-        return cls(uuid.UUID(data["id"]), data["final_url"], [tuple(pair) for pair in data["chain"]], data["egress"],
+        return cls(uuid.UUID(data["id"]), data["final_url"], [tuple(pair) for pair in data["chain"]], data["slot"],
                    data["params"])
 
     @classmethod
     def of(cls, trace_id: uuid.UUID, result: TraceResult) -> AheadTrace:
         return cls(trace_id, result.final_url, params.chain_params([hop.url for hop in result.hops]),
-                   result.egress_id, [list(pair) for pair in result.params])
+                   result.slot_id, [list(pair) for pair in result.params])
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class AheadBuckets:
     def bucket(self, offer: Offer, country: str) -> Bucket:
         return Bucket(str(offer.id), version(offer), country)
 
-    def take(self, offer: Offer, use: str = "hits", countries: Sequence[str] = (),
+    def take(self, offer: Offer, use: str = "clicks", countries: Sequence[str] = (),
              spend: Spend | None = None) -> Handed | None:
         """A fresh trace for exactly one use, from the bucket of the first of `countries` (default: the offer's
         country, then its fallback countries) that has one; None (a miss) when all are empty. With `spend` the
@@ -182,7 +183,7 @@ class AheadBuckets:
                 if taken.limited:
                     raise OverBudget(offer.slug)
                 if taken.entry:
-                    self.metrics.ahead_handed.labels(offer.slug, "click" if use == "hits" else use).inc()
+                    self.metrics.ahead_handed.labels(offer.slug, use).inc()
                     return Handed(AheadTrace.load(taken.entry), taken.age_ms, taken.traced_at_ms, country)
             self.metrics.ahead_misses.labels(offer.slug).inc()
             return None
@@ -221,7 +222,7 @@ class AheadBuckets:
         if unanswered:
             self.metrics.ahead_unanswered.labels(offer.slug).inc(unanswered)
 
-    def status(self, offer: Offer) -> dict:
+    def status(self, offer: Offer) -> dict[str, Any]:
         """Per country the entries, the oldest one's age; the offer's counts since it started; its limits."""
         looks = {country: self.look(offer, country) for country in (offer.country, *offer.fallback_countries)}
         return {"offer": offer.slug, "click_mode": offer.click_mode, "depth": self.depth(offer),

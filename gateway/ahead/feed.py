@@ -15,12 +15,13 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed
 from gateway.config import AheadSettings
 from gateway.countries import normalize
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RateLimited, Unauthorized
 from gateway.tracing import params
 from store.offers import Offer
 from store.ratelimit import RateLimiter
@@ -28,29 +29,20 @@ from store.ratelimit import RateLimiter
 NO_TOKEN = b"\0" * 32  # compared against when there is no offer, so an unknown offer costs what a known one does
 
 
-class FeedRefused(GatewayError):
+class FeedRefused(Unauthorized):
     """No feed token, a wrong one, or no such offer: told apart to nobody."""
-
-    status = 401
-    code = "unauthorized"
 
 
 class FeedClosed(GatewayError):
     """The token is right, but the offer is disabled or does not trace ahead."""
 
-    status = 404
-    code = "not_found"
 
-
-class FeedLimited(GatewayError):
-    """The token asked more often than `[ahead] feed_per_minute` this minute."""
-
-    status = 429
-    code = "rate_limited"
+class FeedLimited(RateLimited):
+    """The token asked more often than `[ahead] feed_per_minute` this minute (or the client address was refused
+    more often than `feed_refusals_per_minute`)."""
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many feed requests for this token this minute; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        super().__init__(f"too many feed requests this minute; retry in {retry_after_s} s", retry_after_s)
 
 
 @dataclass(frozen=True)
@@ -60,7 +52,7 @@ class Suffix:
     traced_at: str
     age_s: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"suffix": self.suffix, "final_url": self.final_url, "traced_at": self.traced_at, "age_s": self.age_s}
 
 

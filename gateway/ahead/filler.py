@@ -32,6 +32,7 @@ import gevent.pool
 from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, clean_url
 from gateway.config import AheadSettings
 from gateway.metrics import Metrics
+from gateway.tracing.outcomes import NOT_CLICKS, Outcome
 from gateway.tracing.records import TraceRecord
 from gateway.tracing.runner import TraceRunner
 from store.buckets import Buckets, epoch_minute
@@ -42,8 +43,8 @@ from store.pool import EgressPool
 
 log = logging.getLogger(__name__)
 OFFERS_REFRESH_S = 10.0
-NOT_DEMAND = frozenset({"fallback_bot", "fallback_limited", "traced", "failed"})  # bots, clients past their budget,
-# and traces made for no click
+# bots, clients past their budget, and traces made for no click
+NOT_DEMAND = frozenset({Outcome.FALLBACK_BOT, Outcome.FALLBACK_LIMITED, *NOT_CLICKS})
 FILL_FACTOR = 0.8
 MIN_TICK_GAP_S = 0.05
 BACKOFF_MAX_S = 30.0

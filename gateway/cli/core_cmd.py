@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 from gateway.config import Settings
@@ -57,6 +58,12 @@ def cmd_redis_cli(settings: Settings, args: argparse.Namespace) -> int:
         stores.close()
 
 
+def cmd_example_config(settings: Settings, args: argparse.Namespace) -> int:
+    """The documented defaults (the gateway.ini shipped in the package), to start a configuration from."""
+    print((resources.files("gateway") / "gateway.ini").read_text(encoding="utf-8"), end="")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the HTTP gateway")
     serve.add_argument("--host", help="listen address (default [server] host)")
@@ -71,3 +78,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                               description="Arguments after redis-cli go to redis-cli itself.")
     cli.add_argument("args", nargs=argparse.REMAINDER)
     cli.set_defaults(handler=cmd_redis_cli)
+
+    example = commands.add_parser("example-config", help="print the documented default gateway.ini")
+    example.set_defaults(handler=cmd_example_config)

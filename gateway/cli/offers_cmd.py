@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 from gateway.cli.output import print_json, table
 from gateway.config import Settings
@@ -20,7 +21,7 @@ FIELD_OPTIONS = {  # argparse destination -> offer field
 }
 
 
-def fields_from(args: argparse.Namespace) -> dict:
+def fields_from(args: argparse.Namespace) -> dict[str, Any]:
     """The offer fields named on the command line (unset options are left out)."""
     data = {field: value for option, field in FIELD_OPTIONS.items()
             if (value := getattr(args, option, None)) is not None}
@@ -36,7 +37,7 @@ def fields_from(args: argparse.Namespace) -> dict:
     return data
 
 
-def _policy(text: str, renames: list[str]) -> dict:
+def _policy(text: str, renames: list[str]) -> dict[str, Any]:
     mode, _, names = text.partition(":")
     rename = {}
     for item in renames:
@@ -47,7 +48,7 @@ def _policy(text: str, renames: list[str]) -> dict:
     return {"mode": mode, "params": [n for n in names.split(",") if n], "rename": rename}
 
 
-def show(offer, ahead: dict) -> None:
+def show(offer, ahead: dict[str, Any]) -> None:
     for key, value in offer.as_dict().items():
         print(f"{key:20} {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
     print(f"{'ahead':20} depth {ahead['depth']}, max age {ahead['max_age_s']} s; "
@@ -129,7 +130,7 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_trace(fields: dict, args: argparse.Namespace) -> None:
+def _print_trace(fields: dict[str, Any], args: argparse.Namespace) -> None:
     if args.offer and fields.get("offer") != args.offer:
         return
     if args.json:
@@ -137,7 +138,7 @@ def _print_trace(fields: dict, args: argparse.Namespace) -> None:
         return
     where = fields.get("redirect") or fields.get("final_url") or "-"
     print(f"{fields.get('at', '-')}  {fields.get('offer', '-'):12} {fields.get('outcome', '-'):20} "
-          f"{fields.get('total_ms', '-'):>6} ms  {fields.get('egress', '-'):14} {where}", flush=True)
+          f"{fields.get('total_ms', '-'):>6} ms  {fields.get('slot', '-'):14} {where}", flush=True)
 
 
 def _field_options(parser: argparse.ArgumentParser, required: bool) -> None:

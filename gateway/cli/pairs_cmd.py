@@ -15,7 +15,7 @@ from gateway.process.services import Services
 def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
         try:
-            report = services.campaign_pairs.create(args.offer, args.count)
+            report = services.pair_creation.create(args.offer, args.count)
         except PairCreationFailed as exc:
             print(f"gateway: {exc}", file=sys.stderr)
             return 1
@@ -26,7 +26,7 @@ def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
-        rows = services.campaign_pairs.listing(args.offer)["pairs"]
+        rows = services.pair_views.listing(args.offer)["pairs"]
     if args.json:
         print_json(rows)
         return 0
@@ -38,7 +38,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_toggle(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
-        pair = services.campaign_pairs.change(args.offer, args.index, {"enabled": args.pairs_command == "enable"})
+        pair = services.pair_controls.change(args.offer, args.index, {"enabled": args.pairs_command == "enable"})
     print(f"pair {pair.pair_index} {'enabled' if pair.enabled else 'disabled'}")
     return 0
 
@@ -46,14 +46,14 @@ def cmd_toggle(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
     """A synthetic postback for the pair, routed and processed now."""
     with Services.open(settings) as services:
-        answer = services.campaign_pairs.test(args.offer, args.index)
+        answer = services.pair_controls.test(args.offer, args.index)
     print_json(answer)
     return 0 if answer.get("status") == "updated" else 1
 
 
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
-        data = services.campaign_pairs.stats(args.offer)
+        data = services.pair_views.stats(args.offer)
     if args.json:
         print_json(data)
         return 0
@@ -67,7 +67,7 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     with Services.open(settings) as services:
-        text = services.campaign_pairs.export_csv(args.offer).text
+        text = services.pair_views.export_csv(args.offer).text
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

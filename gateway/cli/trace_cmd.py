@@ -25,7 +25,7 @@ def options(settings: Settings, args: argparse.Namespace) -> tracer.TraceOptions
 def run_trace(settings: Settings, args: argparse.Namespace, opts: tracer.TraceOptions) -> tracer.TraceResult:
     if args.proxy:
         parse_proxy_url(args.proxy, "--proxy")
-        return tracer.trace(args.url, tracer.ProxyRoute("cli-proxy", args.proxy), opts)
+        return tracer.trace(args.url, tracer.SlotRoute("cli-proxy", args.proxy), opts)
     if not (args.egress or args.country):
         return tracer.trace(args.url, None, opts)
     country = normalize(args.country, "--country") if args.country else None
@@ -54,7 +54,7 @@ def print_result(result: tracer.TraceResult) -> None:
             rows.append(("", "", "", "", "", f"-> {hop.next}"))
     print(table(("#", "status", "kind", "ms", "bytes", "url"), rows))
     verdict = "ok" if result.ok else f"error {result.error}: {result.detail}"
-    via = f" via {result.egress_id}" if result.egress_id else ""
+    via = f" via {result.slot_id}" if result.slot_id else ""
     print(f"\n{verdict}\nfinal  {result.final_url}\ntotal  {result.total_ms:.1f} ms{via}")
     if result.params:
         print("params " + "&".join(f"{k}={v}" for k, v in result.params))

@@ -10,6 +10,7 @@ import dataclasses
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from gateway import text
 from gateway.clicks.offer_cache import SLUG, OfferCache
@@ -81,11 +82,11 @@ def _ua(value: object, field: str) -> str:
     return _text(value, field, 400)
 
 
-def _policy(value: object, field: str) -> dict:
+def _policy(value: object, field: str) -> dict[str, Any]:
     return ParamPolicy.parse(value, field).as_dict()
 
 
-def _sub_ids(value: object, field: str) -> dict:
+def _sub_ids(value: object, field: str) -> dict[str, Any]:
     if not isinstance(value, dict) or not set(value) <= set(SUB_ID_KEYS):
         raise ValidationError(field, "must map p1..p10 to parameter names")
     for key, name in value.items():
@@ -131,7 +132,7 @@ FIELDS: dict[str, Callable[[object, str], object]] = {
 }
 
 
-def checked_fields(data: object) -> dict:
+def checked_fields(data: object) -> dict[str, Any]:
     """The given offer fields, each checked and normalized; unknown fields are refused."""
     if not isinstance(data, Mapping):
         raise ValidationError("body", "must be a JSON object of offer fields")
@@ -191,6 +192,10 @@ class Catalog:
         offer = self.offers.update(key, lambda current: _whole(dataclasses.replace(current, **values)))
         self.cache.changed(before.slug, offer.slug)
         return offer
+
+    def changed(self, slug: str) -> None:
+        """Something an offer's clicks read changed beside the offer (its pairs): every process reads it again."""
+        self.cache.changed(slug)
 
     def set_enabled(self, key: str, enabled: bool) -> Offer:
         return self.update(key, {"enabled": enabled})

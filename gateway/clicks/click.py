@@ -30,6 +30,7 @@ from gateway.ahead.buckets import AHEAD_MODES, AheadBuckets, Handed, OverBudget
 from gateway.config import ClickSettings
 from gateway.metrics import Metrics
 from gateway.tracing import params
+from gateway.tracing.outcomes import Outcome
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.runner import TraceRunner
 from gateway.tracing.tracer import TraceResult
@@ -55,10 +56,11 @@ class Click:
 
 @dataclass(frozen=True)
 class Answer:
-    status: int
-    location: str | None = None
-    click_id: uuid.UUID | None = None
-    outcome: str | None = None
+    """Where the click goes (None: nowhere, a beacon is answered with nothing), its record's id, its outcome."""
+
+    location: str | None
+    click_id: uuid.UUID
+    outcome: Outcome
 
 
 def safe_location(url: str) -> str:
@@ -77,13 +79,13 @@ def destination(offer: Offer, result: TraceResult, inbound: list[tuple[str, str]
     return safe_location(params.landing(result.final_url, chain, offer.param_policy, inbound))
 
 
-def outcome_of(result: TraceResult | None) -> str:
+def outcome_of(result: TraceResult | None) -> Outcome:
     """A click's outcome from its trace's result (None: not in time)."""
     if result is None:
-        return "fallback_timeout"
+        return Outcome.FALLBACK_TIMEOUT
     if result.error in NOT_STARTED:
-        return "fallback_no_egress"
-    return "final" if result.ok else "fallback_error"
+        return Outcome.FALLBACK_NO_EGRESS
+    return Outcome.FINAL if result.ok else Outcome.FALLBACK_ERROR
 
 
 class ClickHandler:
@@ -104,9 +106,9 @@ class ClickHandler:
         started = time.monotonic()
         record = TraceRecord(outcome="", offer_id=offer.id, offer_slug=offer.slug, inbound=click.inbound)
         if click.method == "POST":
-            return self._untraced(record, started, 204, None, "beacon")
+            return self._untraced(record, started, None, Outcome.BEACON)
         if click.method == "HEAD" or click.prefetch or self.is_bot(click.user_agent):
-            return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_bot")
+            return self._untraced(record, started, fallback_url(offer, click.inbound), Outcome.FALLBACK_BOT)
         spend = Spend(click.client, self.settings.client_traces_per_minute) \
             if self.settings.client_traces_per_minute else None
         try:
@@ -115,12 +117,12 @@ class ClickHandler:
                 if handed is not None:
                     return self._answer_ahead(offer, click, record, started, handed)
                 if offer.click_mode == "ahead_only":
-                    return self._untraced(record, started, 302, fallback_url(offer, click.inbound),
-                                          "fallback_ahead_empty")
+                    return self._untraced(record, started, fallback_url(offer, click.inbound),
+                                          Outcome.FALLBACK_AHEAD_EMPTY)
             elif spend and not self._spend(offer, spend):
                 raise OverBudget(offer.slug)
         except OverBudget:
-            return self._untraced(record, started, 302, fallback_url(offer, click.inbound), "fallback_limited")
+            return self._untraced(record, started, fallback_url(offer, click.inbound), Outcome.FALLBACK_LIMITED)
         return self._inline(offer, click, record, started)
 
     def _inline(self, offer: Offer, click: Click, record: TraceRecord, started: float) -> Answer:
@@ -132,9 +134,9 @@ class ClickHandler:
         try:
             result = job.wait(max(0.0, offer.wait_ms / 1000 - (time.monotonic() - started)))
             outcome = outcome_of(result)
-            location = (destination(offer, result, click.inbound) if outcome == "final"
+            location = (destination(offer, result, click.inbound) if outcome == Outcome.FINAL
                         else fallback_url(offer, click.inbound))
-            return self._answer(record, started, 302, location, outcome)
+            return self._answer(record, started, location, outcome)
         finally:
             job.answered()
 
@@ -161,23 +163,21 @@ class ClickHandler:
 
     def _answer_ahead(self, offer: Offer, click: Click, record: TraceRecord, started: float, handed: Handed) -> Answer:
         trace = handed.trace
-        record.final_url, record.egress_id = trace.final_url, trace.egress_id
+        record.final_url, record.slot_id = trace.final_url, trace.slot_id
         record.ahead_trace_id, record.ahead_age_ms = trace.trace_id, handed.age_ms
         record.params = trace.params
         location = safe_location(params.landing(trace.final_url, trace.chain, offer.param_policy, click.inbound))
         self.ahead.answered(offer, handed)
-        return self._untraced(record, started, 302, location, "final_ahead")
+        return self._untraced(record, started, location, Outcome.FINAL_AHEAD)
 
-    def _answer(self, record: TraceRecord, started: float, status: int, location: str | None,
-                outcome: str) -> Answer:
+    def _answer(self, record: TraceRecord, started: float, location: str | None, outcome: Outcome) -> Answer:
         record.outcome, record.redirect_url = outcome, location
         record.total_ms = round((time.monotonic() - started) * 1000)
         self.metrics.clicks.labels(outcome).inc()
         self.metrics.click_seconds.observe(time.monotonic() - started)
-        return Answer(status, location, record.id, outcome)
+        return Answer(location, record.id, outcome)
 
-    def _untraced(self, record: TraceRecord, started: float, status: int, location: str | None,
-                  outcome: str) -> Answer:
-        answer = self._answer(record, started, status, location, outcome)
+    def _untraced(self, record: TraceRecord, started: float, location: str | None, outcome: Outcome) -> Answer:
+        answer = self._answer(record, started, location, outcome)
         self.records.submit(record)
         return answer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from store.clickstats import ClickStats
 from store.errors import NotFound
@@ -17,7 +18,7 @@ class ClickReports:
         self.click_stats = click_stats
         self.traces = traces
 
-    def per_minute(self, offer_key: str, minutes: int) -> dict:
+    def per_minute(self, offer_key: str, minutes: int) -> dict[str, Any]:
         """The offer's outcome counts for each of the last `minutes` minutes, oldest first."""
         offer = self.offers.get(offer_key)
         return {"offer": offer.slug, "minutes": self.click_stats.minutes(str(offer.id), minutes)}
@@ -31,12 +32,12 @@ class ClickReports:
         return self.click_stats.follow(after, block_ms)
 
     def recent_traces(self, offer_key: str | None, limit: int, outcome: str | None = None,
-                      egress_id: str | None = None) -> list[dict]:
+                      slot_id: str | None = None) -> list[dict[str, Any]]:
         """The newest trace records, of one offer, outcome and slot or of all."""
         offer_id = self.offers.get(offer_key).id if offer_key else None
-        return self.traces.recent(offer_id, limit, outcome or None, egress_id or None)
+        return self.traces.recent(offer_id, limit, outcome or None, slot_id or None)
 
-    def trace(self, trace_id: str) -> dict:
+    def trace(self, trace_id: str) -> dict[str, Any]:
         """One trace record with its hops; NotFound."""
         try:
             return self.traces.get(uuid.UUID(trace_id))

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from bottle import Bottle, HTTPResponse, request, static_file
 
-from gateway.console import pages_home, pages_offers, pages_pool, pages_traces, web
-from gateway.console.gate import ADMIN, SignInRefused, TooManySignIns
-from gateway.console.services import ConsoleServices
+from gateway.console import web
+from gateway.console.gate import ADMIN, Gate, SignInRefused, TooManySignIns
 from gateway.errors import ValidationError
+from gateway.routes.clients import Clients
+from gateway.routes.errors import problem_for
 from store.errors import StoreError
 
 PUBLIC = ("/signin", "/static/", "/favicon.ico")
@@ -26,20 +28,21 @@ def local(path: str) -> str:
     return path if LOCAL_PATH.fullmatch(path) else "/"
 
 
-def build(services: ConsoleServices) -> Callable:
+def build(gate: Gate, clients: Clients, pages: Sequence[Callable[[Bottle], object]]) -> Callable[..., Any]:
+    """The console: the gate, sign-in and out, static files, and `pages` (each registers its routes on the app)."""
     app = Bottle(catchall=True)
     app.default_error_handler = web.error_page
     app.install(web.pages)
 
     @app.hook("before_request")
-    def gate() -> None:
-        request.environ["console.https"] = services.clients.https(request.environ)
+    def guard() -> None:
+        request.environ["console.https"] = clients.https(request.environ)
         if request.path.startswith(PUBLIC):
             return
         try:
-            found = services.gate.session(request.get_cookie(web.COOKIE))
+            found = gate.session(request.get_cookie(web.COOKIE))
         except StoreError as exc:
-            raise web.unavailable(exc) from None
+            raise web.failure_page(exc) from None
         if found is None:
             if request.method == "GET" and not request.path.startswith("/jobs/"):
                 raise HTTPResponse(status=303, headers={"Location": "/signin?next=" + quote(local(request.path))})
@@ -47,7 +50,7 @@ def build(services: ConsoleServices) -> Callable:
         request.environ["console.session"] = found
         if request.method == "POST":
             given = request.forms.get("csrf") or request.get_header("X-CSRF-Token")
-            if not services.gate.csrf_ok(found, given):
+            if not gate.csrf_ok(found, given):
                 raise web.problem_page(403, "This form has expired (its CSRF token does not match): reload the "
                                             "page and try again.")
             if found.role != ADMIN and request.path != "/signout":
@@ -78,21 +81,19 @@ def build(services: ConsoleServices) -> Callable:
         if not expected or not secrets.compare_digest(posted.get("csrf", ""), expected):
             return sign_in_form("This form has expired: try again.", 403)
         try:
-            cookie, _ = services.gate.sign_in(posted.get("token", ""), services.clients.address(request.environ),
+            cookie, _ = gate.sign_in(posted.get("token", ""), clients.address(request.environ),
                                               replacing=request.get_cookie(web.COOKIE))
-        except SignInRefused as exc:
-            return sign_in_form(str(exc), 401)
-        except TooManySignIns as exc:
-            return sign_in_form(str(exc), 429)
+        except (SignInRefused, TooManySignIns) as exc:
+            return sign_in_form(str(exc), problem_for(exc, "console sign-in").status)
         answer = web.go(local(posted.get("next", "/")))
         answer.set_cookie(web.COOKIE, cookie, path="/", httponly=True, samesite="strict", secure=web.secure(),
-                          max_age=services.settings.admin.session_ttl_s)
+                          max_age=gate.tokens.session_ttl_s)
         answer.delete_cookie(web.SIGN_IN_CSRF, path="/signin")
         return answer
 
     @app.post("/signout")
     def sign_out() -> HTTPResponse:
-        services.gate.sign_out(request.get_cookie(web.COOKIE))
+        gate.sign_out(request.get_cookie(web.COOKIE))
         answer = web.go("/signin")
         answer.delete_cookie(web.COOKIE, path="/")
         return answer
@@ -100,7 +101,7 @@ def build(services: ConsoleServices) -> Callable:
     @app.post("/signout-everywhere")
     def sign_out_everywhere() -> HTTPResponse:
         """Admins only (the gate): every session ends, this one too."""
-        services.gate.sign_out_everywhere()
+        gate.sign_out_everywhere()
         answer = web.go("/signin", "Every console session has ended: sign in again.")
         answer.delete_cookie(web.COOKIE, path="/")
         return answer
@@ -108,13 +109,11 @@ def build(services: ConsoleServices) -> Callable:
     def sign_in_form(error: str = "", status: int = 200) -> HTTPResponse:
         csrf = request.get_cookie(web.SIGN_IN_CSRF) or secrets.token_urlsafe(24)  # two tabs share one
         answer = web.render("signin", status, error=error, csrf=csrf, next_path=local(request.query.get("next", "/")),
-                            viewers=bool(services.settings.admin.viewer_token))
+                            viewers=bool(gate.tokens.viewer))
         answer.set_cookie(web.SIGN_IN_CSRF, csrf, path="/signin", httponly=True, samesite="strict",
                           secure=web.secure())
         return answer
 
-    pages_home.register(app, services)
-    pages_offers.register(app, services)
-    pages_pool.register(app, services)
-    pages_traces.register(app, services)
+    for register in pages:
+        register(app)
     return web.with_headers(app)

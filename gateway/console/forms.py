@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.errors import ValidationError
 from store.offers import Offer
@@ -65,9 +66,9 @@ def shown(offer: Offer | None) -> dict[str, str]:
     return values
 
 
-def parsed(form: Mapping[str, str], creating: bool) -> dict:
+def parsed(form: Mapping[str, str], creating: bool) -> dict[str, Any]:
     """The offer fields the form's text says; ValidationError naming the first field that cannot be read."""
-    data: dict = {}
+    data: dict[str, Any] = {}
     for f in FIELDS:
         if f.name not in form or (f.name in NEW_ONLY and not creating):
             continue

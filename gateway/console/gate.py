@@ -13,25 +13,21 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from gateway.errors import GatewayError
+from gateway.errors import RateLimited, Unauthorized
 from store.console import ConsoleSessions, Session
 from store.ratelimit import RateLimiter
 
 ADMIN, VIEWER = "admin", "viewer"
 
 
-class SignInRefused(GatewayError):
-    status = 401
-    code = "unauthorized"
+class SignInRefused(Unauthorized):
+    """The token is neither the admin token nor the viewer token."""
 
 
-class TooManySignIns(GatewayError):
-    status = 429
-    code = "rate_limited"
-
+class TooManySignIns(RateLimited):
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many sign-in attempts from this address: try again in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        super().__init__(f"too many sign-in attempts from this address: try again in {retry_after_s} s",
+                         retry_after_s)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gateway.egress.census import Census
 from gateway.tracing.records import RecordWriter
@@ -16,7 +17,7 @@ from store.snapshots import Snapshots
 
 
 @dataclass(frozen=True)
-class Warning:
+class Alert:
     text: str
     link: str
 
@@ -36,7 +37,7 @@ class Overview:
         self.records = records
         self.check_stores = check_stores
 
-    def clicks_per_minute(self, offers: list[Offer], minutes: int = 60) -> list[dict]:
+    def clicks_per_minute(self, offers: list[Offer], minutes: int = 60) -> list[dict[str, Any]]:
         """These offers' clicks together, per minute and outcome, oldest first."""
         return self.click_stats.summed([str(offer.id) for offer in offers], minutes)
 
@@ -47,7 +48,7 @@ class Overview:
             series.setdefault(row["country"], []).append((row["taken_at"], float(row["utilization"])))
         return series
 
-    def postbacks_per_hour(self, hours: int = 24) -> list[dict]:
+    def postbacks_per_hour(self, hours: int = 24) -> list[dict[str, Any]]:
         """Per hour of the last `hours`: postbacks received and pair updates they led to (empty hours included)."""
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         start = now - timedelta(hours=hours - 1)
@@ -56,17 +57,17 @@ class Overview:
                  "updates": found.get(hour, {}).get("updates", 0)}
                 for hour in (start + timedelta(hours=n) for n in range(hours))]
 
-    def warnings(self) -> list[Warning]:
-        found = [Warning(f"{name}: {state.get('error', 'not answering')}", "/readyz")
+    def warnings(self) -> list[Alert]:
+        found = [Alert(f"{name}: {state.get('error', 'not answering')}", "/readyz")
                  for name, state in self.check_stores().items() if not state["ok"]]
         if found:
             return found
         pool = self.census.status(check_inventory=False)
-        found += [Warning(text, "/pool") for text in pool.warnings]
+        found += [Alert(text, "/pool") for text in pool.warnings]
         if self.records.dropped:
-            found.append(Warning(f"{self.records.dropped} trace record(s) dropped by this process: PostgreSQL "
+            found.append(Alert(f"{self.records.dropped} trace record(s) dropped by this process: PostgreSQL "
                                  "was too slow or down and the writer's queue was full", "/traces"))
         if self.records.rejected:
-            found.append(Warning(f"{self.records.rejected} trace record(s) refused by PostgreSQL and set aside "
+            found.append(Alert(f"{self.records.rejected} trace record(s) refused by PostgreSQL and set aside "
                                  "(see the gateway log)", "/traces"))
         return found

@@ -4,21 +4,22 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from bottle import Bottle, HTTPResponse
 
+from gateway.clicks.catalog import Catalog
 from gateway.console import charts, web
-from gateway.console.services import ConsoleServices
+from gateway.console.overview import Overview
+from gateway.console.pair_jobs import PairJobs
+from gateway.tracing.outcomes import CLICKS, Outcome
 from store.errors import NotFound
 
-CLICK_OUTCOMES = ("final", "final_ahead", "fallback_timeout", "fallback_error", "fallback_no_egress",
-                  "fallback_ahead_empty", "fallback_limited", "fallback_bot", "beacon")
 
-
-def overview_charts(services: ConsoleServices) -> dict:
-    overview, offers = services.overview, services.catalog.all()
+def overview_charts(overview: Overview, catalog: Catalog) -> dict[str, Any]:
+    offers = catalog.all()
     minutes = overview.clicks_per_minute(offers, 60)
-    seen = [o for o in CLICK_OUTCOMES if any(m["counts"].get(o) for m in minutes)] or ["final"]
+    seen = [o for o in CLICKS if any(m["counts"].get(o) for m in minutes)] or [Outcome.FINAL]
     clicks = charts.stacked_bars([(m["minute"][11:16], m["counts"]) for m in minutes], seen,
                                  "Clicks per minute by outcome, last hour (UTC)")
     utilization = overview.utilization(24)
@@ -31,26 +32,26 @@ def overview_charts(services: ConsoleServices) -> dict:
         [(h["hour"].strftime("%H:00"), {"updated a pair": h["updates"], "other": h["postbacks"] - h["updates"]})
          for h in hours], ["updated a pair", "other"], "Postbacks per hour, last 24 hours (UTC)")
     return {"offers": len(offers), "clicks": clicks, "clicks_legend": charts.legend(seen),
-            "clicks_total": sum(m["counts"].get(o, 0) for m in minutes for o in CLICK_OUTCOMES), "pool": pool,
+            "clicks_total": sum(m["counts"].get(o, 0) for m in minutes for o in CLICKS), "pool": pool,
             "pool_empty": not utilization,
             "pool_legend": charts.legend(list(utilization)), "postbacks": postbacks,
             "postbacks_legend": charts.legend(["updated a pair", "other"]),
             "postbacks_total": sum(h["postbacks"] for h in hours), "updates_total": sum(h["updates"] for h in hours)}
 
 
-def register(app: Bottle, services: ConsoleServices) -> None:
+def register(app: Bottle, overview: Overview, catalog: Catalog, pair_jobs: PairJobs) -> None:
     @app.get("/")
-    def overview() -> HTTPResponse:
-        return web.render("overview", title="Overview", warnings=services.overview.warnings(),
-                          **overview_charts(services))
+    def overview_page() -> HTTPResponse:
+        return web.render("overview", title="Overview", warnings=overview.warnings(),
+                          **overview_charts(overview, catalog))
 
     @app.get("/overview/charts")
     def charts_fragment() -> HTTPResponse:
-        return web.render("overview_charts", **overview_charts(services))
+        return web.render("overview_charts", **overview_charts(overview, catalog))
 
     @app.get("/jobs/<job_id>")
     def job(job_id: str) -> HTTPResponse:
-        found = services.jobs.get(job_id)
+        found = pair_jobs.progress(job_id)
         if found is None:
             raise NotFound(f"no job {job_id}")
         return HTTPResponse(json.dumps(found), headers={"Content-Type": "application/json"})

@@ -5,14 +5,21 @@ webhook URL, switch a pair, send it a test postback, export the pairs as CSV."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from bottle import Bottle, HTTPResponse, request
 
+from gateway.ahead.buckets import AheadBuckets
+from gateway.clicks.catalog import Catalog
+from gateway.clicks.reports import ClickReports
 from gateway.console import forms, web
 from gateway.console.gate import ADMIN
-from gateway.console.services import ConsoleServices
-from gateway.errors import GatewayError, ValidationError
-from gateway.postbacks.pair_setup import Claim
-from store.errors import StoreError
+from gateway.console.pair_jobs import PairJobs
+from gateway.errors import ValidationError
+from gateway.postbacks.pair_controls import PairControls
+from gateway.postbacks.pair_views import PairViews
+from gateway.routes.clients import Clients
 
 
 def is_admin() -> bool:
@@ -20,15 +27,28 @@ def is_admin() -> bool:
     return found is not None and found.role == ADMIN
 
 
-def register(app: Bottle, services: ConsoleServices) -> None:
-    catalog, pairs = services.catalog, services.pairs
+@dataclass(frozen=True)
+class OfferPages:
+    """What the offer pages call."""
+
+    catalog: Catalog
+    reports: ClickReports
+    ahead: AheadBuckets
+    views: PairViews
+    controls: PairControls
+    jobs: PairJobs
+    clients: Clients
+
+
+def register(app: Bottle, uses: OfferPages) -> None:
+    catalog, reports, views, controls = uses.catalog, uses.reports, uses.views, uses.controls
 
     def click_base() -> str:
-        return services.clients.origin(request.environ)
+        return uses.clients.origin(request.environ)
 
     @app.get("/offers")
     def offers() -> HTTPResponse:
-        return web.render("offers", title="Offers", offers=catalog.all(), today=services.reports.outcomes_today(),
+        return web.render("offers", title="Offers", offers=catalog.all(), today=reports.outcomes_today(),
                           base=click_base())
 
     @app.get("/offers/new")
@@ -58,7 +78,7 @@ def register(app: Bottle, services: ConsoleServices) -> None:
             return offer_form(offer, posted, exc)
         return web.go(f"/offers/{offer.slug}", "Saved.")
 
-    def offer_form(offer, values: dict, error: ValidationError | None = None) -> HTTPResponse:
+    def offer_form(offer, values: dict[str, Any], error: ValidationError | None = None) -> HTTPResponse:
         return web.render("offer_form", 400 if error else 200, title=f"Edit {offer.slug}" if offer else "New offer",
                           offer=offer, fields=forms.FIELDS, values=values, error=error)
 
@@ -71,12 +91,12 @@ def register(app: Bottle, services: ConsoleServices) -> None:
     def offer_page(key: str) -> HTTPResponse:
         return render_offer(key)
 
-    def render_offer(key: str, test: dict | None = None, tested: int | None = None) -> HTTPResponse:
+    def render_offer(key: str, test: dict[str, Any] | None = None, tested: int | None = None) -> HTTPResponse:
         offer = catalog.get(key)
         return web.render("offer", title=offer.name, offer=offer, base=click_base(),
-                          stats=pairs.stats(offer.slug, reveal=is_admin()),
-                          ahead=services.ahead.status(offer), job=request.query.get("job", ""), test=test,
-                          tested=tested, today=services.reports.outcomes_today(offer.id).get(offer.id, {}))
+                          stats=views.stats(offer.slug, reveal=is_admin()),
+                          ahead=uses.ahead.status(offer), job=request.query.get("job", ""), test=test,
+                          tested=tested, today=reports.outcomes_today(offer.id).get(offer.id, {}))
 
     @app.post("/offers/<key>/pairs")
     def create_pairs(key: str) -> HTTPResponse:
@@ -85,38 +105,19 @@ def register(app: Bottle, services: ConsoleServices) -> None:
             count = int(web.form().get("count", ""))
         except ValueError:
             raise ValidationError("count", "must be a whole number from 1 to 20") from None
-        claim = pairs.claim(offer.slug)  # a creation already running: 409, before any job starts
-        try:
-            job = services.jobs.start("pairs", offer=offer.slug, done=0, total=count, current="")
-        except StoreError:
-            claim.release()
-            raise
-        services.background.spawn(make_pairs, job, offer.slug, count, claim)
-        return web.go(f"/offers/{offer.slug}?job={job}")
-
-    def make_pairs(job: str, slug: str, count: int, claim: Claim) -> None:
-        def progress(done: int, total: int, index: int | None) -> None:
-            services.jobs.update(job, done=done, total=total, current=index or "")
-
-        try:
-            report = pairs.create(slug, count, progress, claim)
-        except (GatewayError, StoreError) as exc:
-            services.jobs.update(job, state="failed", message=str(exc))
-            return
-        services.jobs.update(job, state="done", message=f"created pair(s) {', '.join(map(str, report.created))}; "
-                                                        f"{report.pairs_total} in all")
+        return web.go(f"/offers/{offer.slug}?job={uses.jobs.start(offer.slug, count)}")
 
     @app.post("/offers/<key>/pairs/<index:int>/<action:re:enable|disable>")
     def switch_pair(key: str, index: int, action: str) -> HTTPResponse:
-        pair = pairs.change(key, index, {"enabled": action == "enable"})
+        pair = controls.change(key, index, {"enabled": action == "enable"})
         return web.go(f"/offers/{key}#pair-{pair.pair_index}", f"Pair {pair.pair_index} {action}d.")
 
     @app.post("/offers/<key>/pairs/<index:int>/test")
     def test_pair(key: str, index: int) -> HTTPResponse:
-        return render_offer(key, pairs.test(key, index), index)
+        return render_offer(key, controls.test(key, index), index)
 
     @app.get("/offers/<key>/pairs.csv")
     def export(key: str) -> HTTPResponse:
-        export = pairs.export_csv(key, reveal=is_admin())
+        export = views.export_csv(key, reveal=is_admin())
         return HTTPResponse(export.text, headers={"Content-Type": "text/csv; charset=utf-8",
                                                   "Content-Disposition": f'attachment; filename="{export.filename}"'})

@@ -3,12 +3,14 @@ add, import, remove, switch and reset slots; the size calculator."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bottle import Bottle, HTTPResponse, request
 
 from gateway.console import web
-from gateway.console.services import ConsoleServices
+from gateway.egress.census import Census
 from gateway.egress.sizing import required_slots
-from gateway.egress.slots import key_counts
+from gateway.egress.slots import Slots, key_counts
 from gateway.errors import ValidationError
 
 SLOTS_SHOWN = 300
@@ -16,7 +18,7 @@ LABELS = {"--peak-clicks-per-s": "the peak", "--trace-s": "the trace time", "--c
           "--headroom": "the headroom"}
 
 
-def size_query() -> dict | None:
+def size_query() -> dict[str, Any] | None:
     """The size calculator's inputs and answer, when the page was asked one."""
     if "peak" not in request.query:
         return None
@@ -30,19 +32,17 @@ def size_query() -> dict | None:
     return {**values, "slots": slots, "explanation": explanation}
 
 
-def register(app: Bottle, services: ConsoleServices) -> None:
-    slots = services.slots
-
+def register(app: Bottle, slots: Slots, census: Census, providers: list[str], cooldown_s: float) -> None:
     @app.get("/pool")
     def pool() -> HTTPResponse:
         return pool_page()
 
-    def pool_page(error: ValidationError | None = None, posted: dict | None = None) -> HTTPResponse:
+    def pool_page(error: ValidationError | None = None, posted: dict[str, Any] | None = None) -> HTTPResponse:
         country = request.query.get("country") or None
-        return web.render("pool", 400 if error else 200, title="Pool", pool=services.census.status(),
+        return web.render("pool", 400 if error else 200, title="Pool", pool=census.status(),
                           slots=slots.listing(country, SLOTS_SHOWN), country=country or "", shown=SLOTS_SHOWN,
-                          providers=sorted(services.settings.providers), size=size_query(), error=error,
-                          posted=posted or {}, cooldown_s=services.settings.pool.cooldown_s)
+                          providers=providers, size=size_query(), error=error, posted=posted or {},
+                          cooldown_s=cooldown_s)
 
     def acting(action, done: str) -> HTTPResponse:
         posted = web.form()

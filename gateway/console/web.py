@@ -3,7 +3,6 @@ one-shot notice carried across a redirect, the security headers, and errors as p
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,10 @@ from urllib.parse import quote, unquote
 from bottle import HTTPError, HTTPResponse, request, response, template
 
 from gateway import text
-from gateway.errors import GatewayError, ValidationError
+from gateway.errors import ValidationError
+from gateway.routes.errors import problem_for
 from store.console import Session
-from store.errors import Conflict, NotFound, StoreError
 
-log = logging.getLogger(__name__)
 VIEWS = str(Path(__file__).with_name("views"))
 STATIC = Path(__file__).with_name("static")
 COOKIE, NOTICE, SIGN_IN_CSRF = "gw_console", "gw_notice", "gw_sign_in"
@@ -64,11 +62,11 @@ def form() -> dict[str, str]:
     return {text.check(name, "form field name"): text.check(value, name) for name, value in fields.items()}
 
 
-def unavailable(exc: StoreError) -> HTTPResponse:
-    """A store is down: a 503 page that shows nothing of the store (addresses, socket paths); the log says which."""
-    log.warning("console %s %s: %s", request.method, request.path, exc)
-    return problem_page(503, "Redis or PostgreSQL is not answering: try again in a moment (the gateway's log says "
-                             "more).")
+def failure_page(exc: Exception) -> HTTPResponse:
+    """`exc` as a page with its status and message (routes/errors.py: a store down names no address, a bug is a
+    500 with its traceback in the log)."""
+    found = problem_for(exc, f"console {request.method} {request.path}")
+    return problem_page(found.status, f"{found.field}: {found.message}" if found.field else found.message)
 
 
 def problem_page(status: int, message: str) -> HTTPResponse:
@@ -76,26 +74,15 @@ def problem_page(status: int, message: str) -> HTTPResponse:
 
 
 def pages(callback: Callable) -> Callable:
-    """Bottle plugin: what a page raises becomes a page with its status; unexpected errors are logged and shown
-    as one line."""
+    """Bottle plugin: what a page raises becomes a page with its status (routes/errors.py); unexpected errors are
+    logged and shown as one line."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
         except (HTTPResponse, HTTPError):
             raise
-        except ValidationError as exc:
-            return problem_page(400, f"{exc.field}: {exc.message}")
-        except NotFound as exc:
-            return problem_page(404, str(exc))
-        except Conflict as exc:
-            return problem_page(409, str(exc))
-        except GatewayError as exc:
-            return problem_page(exc.status, str(exc))
-        except StoreError as exc:
-            return unavailable(exc)
-        except Exception:
-            log.exception("console %s %s failed", request.method, request.path)
-            return problem_page(500, "internal error; see the gateway log")
+        except Exception as exc:
+            return failure_page(exc)
 
     return wrapper
 
@@ -110,7 +97,7 @@ def error_page(err: HTTPError) -> str:
 
 def with_headers(app: Callable) -> Callable:
     """WSGI middleware: the security headers on every console response."""
-    def wrapped(environ: dict, start_response: Callable) -> Any:
+    def wrapped(environ: dict[str, Any], start_response: Callable) -> Any:
         def start(status: str, headers: list, exc_info: Any = None) -> Any:
             names = {name.lower() for name, _ in headers}
             extra = [(k, v) for k, v in HEADERS.items() if k.lower() not in names]

@@ -4,6 +4,7 @@ act on (above the alert, nothing ready, slots quarantined, inventory and Redis d
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from gateway.metrics import Metrics
 from store.errors import StoreUnavailable
@@ -29,7 +30,7 @@ class PoolStatus:
     countries: list[CountryStatus]
     warnings: list[str]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"countries": [asdict(c) for c in self.countries], "warnings": self.warnings}
 
 
@@ -59,7 +60,7 @@ class Census:
         utilization = round(1 - counts["ready"] / enabled, 3) if enabled else 0.0
         return CountryStatus(country, utilization=utilization, alert=utilization > self.alert_utilization, **counts)
 
-    def _inventory_drift(self, census: dict, country: str | None) -> list[str]:
+    def _inventory_drift(self, census: dict[str, Any], country: str | None) -> list[str]:
         try:
             inventory = self.inventory.all()
         except StoreUnavailable as exc:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import gevent.lock
 
 from store.errors import StoreUnavailable
-from store.inventory import Egress, Inventory
+from store.inventory import Inventory, Slot
 
 DIRECTORY_TTL_S = 30.0
 
@@ -20,18 +20,18 @@ class SlotDirectory:
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
-        self._slots: dict[str, Egress] = {}
+        self._slots: dict[str, Slot] = {}
         self._loaded = -DIRECTORY_TTL_S
         self._refreshing = gevent.lock.Semaphore()
 
-    def replace(self, slots: Iterable[Egress]) -> None:
+    def replace(self, slots: Iterable[Slot]) -> None:
         self._slots = {slot.id: slot for slot in slots}
         self._loaded = time.monotonic()
 
     def _fresh(self) -> bool:
         return time.monotonic() - self._loaded < DIRECTORY_TTL_S
 
-    def get(self, slot_id: str) -> Egress | None:
+    def get(self, slot_id: str) -> Slot | None:
         known = slot_id in self._slots
         if known and (self._fresh() or self._refreshing.locked()):
             return self._slots[slot_id]

@@ -10,8 +10,8 @@ from gateway.config import ProviderSettings
 from gateway.egress.directory import SlotDirectory
 from gateway.egress.providers import proxy_url
 from gateway.metrics import Metrics
-from store.inventory import Egress, Inventory
-from store.pool import EgressPool, Lease, NoEgress, ReleaseResult
+from store.inventory import Inventory, Slot
+from store.pool import EgressPool, Lease, NoEgress, Release, ReleaseResult
 
 MAX_STALE_SLOTS = 3
 
@@ -21,7 +21,7 @@ class LeasedSlot:
     """A lease together with its slot and the proxy URL to trace through (credentials included)."""
 
     lease: Lease
-    slot: Egress
+    slot: Slot
     proxy: str = field(repr=False)
 
 
@@ -53,13 +53,13 @@ class Leases:
             self.pool.drop(lease.slot_id)  # left the inventory since Redis last heard of it
         raise NoEgress(countries, -1)
 
-    def lease_named(self, slot_id: str, holder: str) -> LeasedSlot:
+    def lease_one(self, slot_id: str, holder: str) -> LeasedSlot:
         """Lease one chosen slot if it is ready now (NoEgress otherwise)."""
         slot = self.inventory.get(slot_id)
-        lease = self.pool.lease_slot_id(slot.id, slot.country, holder)
+        lease = self.pool.lease_one(slot.id, slot.country, holder)
         return LeasedSlot(lease, slot, proxy_url(slot, self.providers))
 
-    def release(self, leased: LeasedSlot, outcome: str, trace_ms: float | None = None,
+    def release(self, leased: LeasedSlot, outcome: Release, trace_ms: float | None = None,
                 cooldown_s: float | None = None) -> ReleaseResult:
         """Give the slot back with its outcome (`ok`, `fail`, `upstream_error`); starts its cooldown."""
         cooldown_ms = None if cooldown_s is None else round(cooldown_s * 1000)

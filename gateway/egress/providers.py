@@ -10,12 +10,13 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from gateway.config import PROVIDER_PRESETS, ProviderSettings
 from gateway.errors import ValidationError
 from store.errors import NotFound
-from store.inventory import Egress
+from store.inventory import Slot
 
 SESSION_CHARS = string.ascii_lowercase + string.digits
 
@@ -43,7 +44,7 @@ def usable(name: str, providers: Mapping[str, ProviderSettings]) -> ProviderSett
     return provider
 
 
-def listing(providers: Mapping[str, ProviderSettings]) -> list[dict]:
+def listing(providers: Mapping[str, ProviderSettings]) -> list[dict[str, Any]]:
     """Every preset and configured provider: where it is, whether it is configured, what it still lacks."""
     rows = []
     for name in sorted(set(PROVIDER_PRESETS) | set(providers)):
@@ -55,7 +56,7 @@ def listing(providers: Mapping[str, ProviderSettings]) -> list[dict]:
     return rows
 
 
-def proxy_url(slot: Egress, providers: Mapping[str, ProviderSettings]) -> str:
+def proxy_url(slot: Slot, providers: Mapping[str, ProviderSettings]) -> str:
     """The proxy URL of a slot, credentials included: pass it to requests, never log it."""
     if slot.provider is None:
         return _url(slot.scheme, slot.host, slot.port, slot.username, slot.password)

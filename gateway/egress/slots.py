@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gateway.config import ProviderSettings
@@ -15,7 +16,7 @@ from gateway.countries import normalize
 from gateway.egress.directory import SlotDirectory
 from gateway.egress.providers import session_id, usable
 from gateway.errors import ValidationError
-from store.inventory import Egress, Inventory
+from store.inventory import Inventory, Slot
 from store.pool import EgressPool
 
 SCHEMES = ("http", "socks5", "socks5h")
@@ -29,7 +30,7 @@ class ProvisionReport:
     added: dict[str, int] = field(default_factory=dict)
     existing: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"provider": self.provider, "added": self.added, "existing": self.existing,
                 "total_added": sum(self.added.values())}
 
@@ -73,7 +74,7 @@ class Slots:
         self.directory = directory
         self.providers = providers
 
-    def sync(self, slots: Iterable[Egress]) -> dict[str, int]:
+    def sync(self, slots: Iterable[Slot]) -> dict[str, int]:
         """Bring the live pool in step with these inventory rows."""
         return self.pool.ensure((s.id, s.country, s.enabled, s.provider or "static") for s in slots)
 
@@ -88,7 +89,7 @@ class Slots:
         for country, count in wanted.items():
             missing = [i for i in (f"{provider_name}-{country}-{n}" for n in range(1, count + 1)) if i not in existing]
             report.existing[country] = count - len(missing)
-            new += [Egress(slot_id, provider_name, country, provider.scheme, provider.host, provider.port,
+            new += [Slot(slot_id, provider_name, country, provider.scheme, provider.host, provider.port,
                            session_id=session_id()) for slot_id in missing]
         added = set(self.inventory.add(new))
         for slot in new:
@@ -97,7 +98,7 @@ class Slots:
         self.sync([slot for slot in new if slot.id in added])
         return report
 
-    def add_static(self, url: object, country: object, slot_id: object = None) -> tuple[Egress, bool]:
+    def add_static(self, url: object, country: object, slot_id: object = None) -> tuple[Slot, bool]:
         """Add one static proxy; returns (slot, created). The same proxy again returns the existing slot."""
         proxy = parse_proxy_url(url)
         cc = normalize(country)
@@ -111,12 +112,12 @@ class Slots:
         self.sync([slot])
         return slot, True
 
-    def import_csv(self, text: str) -> dict:
+    def import_csv(self, text: str) -> dict[str, Any]:
         """Import static proxies from CSV with columns `country,url[,id]`. Every row is checked first; any bad
         row refuses the whole file (naming each bad line), so a partial import never happens."""
         return self._import_rows(_csv_rows(text))
 
-    def _import_rows(self, rows: list[tuple[StaticProxy, str, str | None]]) -> dict:
+    def _import_rows(self, rows: list[tuple[StaticProxy, str, str | None]]) -> dict[str, Any]:
         slots, skipped, seen, taken = [], 0, set(), set()
         for proxy, country, slot_id in rows:
             if proxy in seen or self.inventory.find_static(*_identity(proxy)):
@@ -137,21 +138,21 @@ class Slots:
             n += 1
         return f"static-{country}-{n}"
 
-    def remove(self, slot_id: str) -> Egress:
+    def remove(self, slot_id: str) -> Slot:
         slot = self.inventory.remove(slot_id)
         self.pool.drop(slot_id)
         return slot
 
-    def set_enabled(self, slot_id: str, enabled: bool) -> Egress:
+    def set_enabled(self, slot_id: str, enabled: bool) -> Slot:
         slot = self.inventory.set_enabled(slot_id, enabled)
         self.sync([slot])
         return slot
 
-    def describe(self, slot_id: str) -> dict:
+    def describe(self, slot_id: str) -> dict[str, Any]:
         """A slot's inventory row (password masked) with its live state, health and lease holder."""
         return {**self.inventory.get(slot_id).public(), "live": self.pool.slot(slot_id)}
 
-    def listing(self, country: str | None, limit: int) -> list[dict]:
+    def listing(self, country: str | None, limit: int) -> list[dict[str, Any]]:
         """Inventory rows (passwords masked) with their live state, of one country or all."""
         rows = [s for s in self.inventory.all() if country in (None, s.country)][:limit]
         return [{**s.public(), "live": self.pool.slot(s.id)} for s in rows]
@@ -200,8 +201,8 @@ def _country_counts(counts: Mapping[str, int]) -> dict[str, int]:
     return wanted
 
 
-def _static_slot(proxy: StaticProxy, country: str, slot_id: str) -> Egress:
-    return Egress(slot_id, None, country, proxy.scheme, proxy.host, proxy.port,
+def _static_slot(proxy: StaticProxy, country: str, slot_id: str) -> Slot:
+    return Slot(slot_id, None, country, proxy.scheme, proxy.host, proxy.port,
                   username=proxy.username, password=proxy.password)
 
 

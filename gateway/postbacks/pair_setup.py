@@ -1,6 +1,7 @@
-"""Campaign pairs: one offer has 1 to 20. A pair is an inbound Trackier campaign (URL1, whose S2S push calls
-this gateway's webhook), an outbound one (URL2, whose destination carries `{p1}`..`{p10}`), a Google Ads
-tracking template and a webhook token.
+"""Creating campaign pairs: one offer has 1 to 20. A pair is an inbound Trackier campaign (URL1, whose S2S push
+calls this gateway's webhook), an outbound one (URL2, whose destination carries `{p1}`..`{p10}`), a Google Ads
+tracking template and a webhook token. What pairs look like is `pair_views`; renaming, switching and testing one
+is `pair_controls`.
 
 Creation of an offer's pairs runs once at a time, cluster-wide: it holds `pairs:OFFER_ID` in Redis, renews the hold
 before each Trackier call and stops if it lost it (the fencing check); a second creation meanwhile is refused
@@ -18,11 +19,10 @@ destination is the landing page carrying `{p1}`..`{p10}`, which pair updates fil
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import gevent
@@ -30,7 +30,6 @@ import gevent
 from gateway.clicks.catalog import Catalog
 from gateway.config import TrackierSettings
 from gateway.errors import GatewayError, ValidationError
-from gateway.postbacks.receiving import Receiver
 from gateway.postbacks.trackier_api import Campaign, TrackierClient, TrackierError
 from gateway.tracing import params
 from gateway.tracing.records import TraceRecord
@@ -38,22 +37,15 @@ from gateway.tracing.runner import TraceRunner
 from store.errors import Conflict
 from store.locks import Holds
 from store.offers import Offer, Offers
-from store.pairs import Pair, Pairs, WebhookEvents
+from store.pairs import Pair, Pairs
 
 MAX_PAIRS = 20
-MASK = "(hidden)"
 HOLD_MS = 120_000  # renewed before every Trackier call: longer than one call with its retries
 Progress = Callable[[int, int, "int | None"], None]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = ("pair", "name", "enabled", "url1_campaign_id", "url2_campaign_id", "webhook_url", "template",
-               "webhook_count", "update_count", "last_webhook_at")
 
 
 class NoSlotToTrace(GatewayError):
     """No egress slot came free to trace an offer's chain (to find the landing page pairs point at)."""
-
-    status = 503
-    code = "no_egress"
 
 
 class PairCreationFailed(TrackierError):
@@ -65,12 +57,6 @@ class PairCreationFailed(TrackierError):
         self.created = created
 
 
-@dataclass(frozen=True)
-class CsvExport:
-    filename: str
-    text: str
-
-
 @dataclass
 class CreationReport:
     offer: str
@@ -78,24 +64,17 @@ class CreationReport:
     pairs_total: int = 0
 
 
-def url2_destination(final_url: str, sub_id_mapping: dict) -> str:
+def url2_destination(final_url: str, sub_id_mapping: dict[str, Any]) -> str:
     """The offer's landing page without its query, then `name={pN}` for each entry of the sub-id mapping."""
     parts = urlsplit(final_url)
     query = "&".join(f"{name}={{{key}}}" for key, name in sub_id_mapping.items())
     return urlunsplit(parts._replace(query=query, fragment=""))
 
 
-def safe_cell(value: object) -> str:
-    """A CSV cell that spreadsheets will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 @dataclass(frozen=True)
 class PairStores:
     offers: Offers
     pairs: Pairs
-    events: WebhookEvents
     holds: Holds
 
 
@@ -115,25 +94,17 @@ class Claim:
         self.holds.let_go(self.name, self.holder)
 
 
-class CampaignPairs:
+class PairCreation:
     def __init__(self, stores: PairStores, catalog: Catalog, trackier: TrackierClient, runner: TraceRunner,
-                 receiver: Receiver, settings: TrackierSettings, lease_wait_ms: int) -> None:
+                 settings: TrackierSettings, lease_wait_ms: int) -> None:
         self.lease_wait_ms = lease_wait_ms
-        self.offers, self.pairs, self.events, self.holds = stores.offers, stores.pairs, stores.events, stores.holds
+        self.offers, self.pairs, self.holds = stores.offers, stores.pairs, stores.holds
         self.catalog = catalog
         self.trackier = trackier
         self.runner = runner
-        self.receiver = receiver
         self.settings = settings
 
     # -- links ---------------------------------------------------------------------------------------------------
-
-    def webhook_url(self, pair: Pair, reveal: bool = True) -> str:
-        """The S2S push URL to set on the pair's URL1 campaign in Trackier's panel; its token masked unless
-        `reveal` (whoever holds it can make the gateway trace and update Trackier)."""
-        base = self.settings.public_base_url.rstrip("/")
-        token = pair.webhook_token if reveal else MASK
-        return f"{base}/webhooks/trackier?token={token}&campaign_id={{campaign_id}}&click_id={{click_id}}"
 
     def click_link(self, campaign_id: str) -> str:
         return f"https://{self.settings.click_domain}/click?campaign_id={campaign_id}&pub_id={self.settings.publisher_id}"
@@ -149,7 +120,7 @@ class CampaignPairs:
         """Unique per offer, pair and role, and the same on every run: how a lost creation is found again."""
         return f"{offer.slug} #{index} {role} {offer.id.hex[:8]}"
 
-    def campaign_payload(self, offer: Offer, index: int, role: str, url: str) -> dict:
+    def campaign_payload(self, offer: Offer, index: int, role: str, url: str) -> dict[str, Any]:
         t = self.settings
         payload = {"title": self.campaign_title(offer, index, role), "url": url, "status": "active",
                    "advertiserId": int(t.advertiser_id), "currency": "USD", "device": "all",
@@ -238,7 +209,7 @@ class CampaignPairs:
                 raise PairCreationFailed(f"pair {index} failed: {exc}; pairs {report.created or 'none'} were "
                                          f"created in this run. Run again to continue.", index, report.created) from exc
             report.created.append(index)
-            self.catalog.cache.changed(offer.slug)
+            self.catalog.changed(offer.slug)
         progress(len(plan), len(plan), None)
         report.pairs_total = len(self.pairs.for_offer(offer.id))
         return report
@@ -261,62 +232,3 @@ class CampaignPairs:
                                                        offer_id=offer.id, pair_id=partial.id)
         return self.pairs.complete(partial.id, url1.id, url1.hash_id,
                                    self.google_ads_template(url1.id, partial.url2_campaign_id, destination))
-
-    # -- views and changes ---------------------------------------------------------------------------------------
-
-    def view(self, pair: Pair, reveal: bool = True) -> dict:
-        """A pair as the API, the CLI and the console show it: the token appears inside its webhook URL, masked
-        unless `reveal` (viewers never see it); `webhook_url_masked` always masks it."""
-        return {"pair": pair.pair_index, "name": pair.name, "enabled": pair.enabled, "complete": pair.complete,
-                "url1_campaign_id": pair.url1_campaign_id, "url2_campaign_id": pair.url2_campaign_id,
-                "url1_campaign_hash": pair.url1_campaign_hash, "url2_campaign_hash": pair.url2_campaign_hash,
-                "webhook_url": self.webhook_url(pair, reveal), "webhook_url_masked": self.webhook_url(pair, False),
-                "template": pair.template,
-                "webhook_count": pair.webhook_count, "update_count": pair.update_count,
-                "sub_id_values": pair.sub_id_values, "last_webhook_at": pair.last_webhook_at,
-                "last_update_at": pair.last_update_at, "last_update_ms": pair.last_update_ms}
-
-    def listing(self, offer_key: str) -> dict:
-        offer = self.offers.get(offer_key)
-        return {"offer": offer.slug, "pairs": [self.view(p) for p in self.pairs.for_offer(offer.id)]}
-
-    def change(self, offer_key: str, index: int, data: object) -> Pair:
-        """Rename, enable or disable a pair. Pair 1 cannot be disabled (route 1 postbacks go to it)."""
-        if not isinstance(data, dict) or not data or not set(data) <= {"name", "enabled"}:
-            raise ValidationError("body", 'must change "name" and/or "enabled"')
-        name, enabled = data.get("name"), data.get("enabled")
-        if name is not None and (not isinstance(name, str) or not 0 < len(name.strip()) <= 200):
-            raise ValidationError("name", "must be 1-200 characters")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise ValidationError("enabled", "must be true or false")
-        if enabled is False and index == 1:
-            raise Conflict("pair 1 cannot be disabled: postbacks that name only the offer are routed to it")
-        offer = self.offers.get(offer_key)
-        pair = self.pairs.change(offer.id, index, name.strip() if name else None, enabled)
-        self.catalog.cache.changed(offer.slug)
-        return pair
-
-    def stats(self, offer_key: str, reveal: bool = True) -> dict:
-        offer = self.offers.get(offer_key)
-        rows = self.pairs.for_offer(offer.id)
-        last = [p.last_webhook_at for p in rows if p.last_webhook_at]
-        return {"offer": offer.slug, "pairs_total": len(rows), "pairs_enabled": sum(p.enabled for p in rows),
-                "webhooks": sum(p.webhook_count for p in rows), "updates": sum(p.update_count for p in rows),
-                "last_webhook_at": max(last) if last else None, "events": self.events.by_status(offer.id),
-                "pairs": [self.view(p, reveal) for p in rows]}
-
-    def export_csv(self, offer_key: str, reveal: bool = True) -> CsvExport:
-        """The offer's pairs as CSV (formula-safe; tokens masked unless `reveal`), with the file name to save it
-        under."""
-        offer = self.offers.get(offer_key)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        for pair in self.pairs.for_offer(offer.id):
-            row = self.view(pair, reveal)
-            writer.writerow([safe_cell(row[column]) for column in CSV_COLUMNS])
-        return CsvExport(f"{offer.slug}-pairs.csv", out.getvalue())
-
-    def test(self, offer_key: str, index: int) -> dict:
-        """A synthetic postback for pair `index` through the real routing path, processed now: what happened."""
-        return self.receiver.synthetic(self.pairs.get(self.offers.get(offer_key).id, index))

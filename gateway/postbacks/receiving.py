@@ -17,13 +17,15 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl
 
 from gateway import text
 from gateway.errors import ValidationError
 from gateway.metrics import Metrics
 from gateway.postbacks.routing import PostbackRouter
-from gateway.postbacks.updating import PairUpdater
+from gateway.postbacks.updating import EventStatus, PairUpdater
 from store.batching import GroupCommit
 from store.errors import BadValue, StoreUnavailable
 from store.pairs import Pair, WebhookEvents
@@ -34,11 +36,11 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 class BadPostback(ValidationError):
-    """A postback that cannot be read; `status` is 400 or 413."""
+    """A postback that cannot be read."""
 
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
-        super().__init__(field, message)
-        self.status = status
+
+class PostbackTooLarge(BadPostback):
+    """A postback body longer than `[webhooks] max_body_kb`."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,21 @@ class Postback:
         return self.params.get("force_update", "").strip().lower() in TRUE
 
 
+class Received(StrEnum):
+    """What became of a postback at the edge."""
+
+    ACCEPTED = "accepted"  # recorded, to be processed
+    DISABLED = "disabled"  # recorded; its pair or offer is off
+    UNRESOLVED = "unresolved"  # recorded; no pair has its secret
+    RATE_LIMITED = "rate_limited"  # too many unknown secrets from its address: not recorded
+    REFUSED = "refused"  # a store could not hold it: not recorded
+
+
 @dataclass(frozen=True)
 class Receipt:
-    """What became of a postback: `accepted` (recorded, to be processed), `disabled` (recorded, its pair or
-    offer is off), `unresolved` (recorded, no pair), `rate_limited` (too many unknown secrets from its
-    address: not recorded), `refused` (a store could not hold it: not recorded)."""
+    """What became of a postback (Received), its event, its pair."""
 
-    outcome: str
+    outcome: Received
     event_id: int | None = None
     pair: int | None = None
     retry_after_s: int | None = None
@@ -137,21 +147,22 @@ class Receiver:
             hit = self._unknown(client_addr)
             if hit and hit.count > self.unknown_per_minute:
                 self.metrics.postbacks.labels("limited", "rate_limited").inc()
-                return Receipt("rate_limited", retry_after_s=hit.retry_after_s,
+                return Receipt(Received.RATE_LIMITED, retry_after_s=hit.retry_after_s,
                                message="too many postbacks with unknown secrets from this address")
         event = {"click_id": postback.click_id, "campaign_id": postback.campaign_id, "params": postback.params,
                  "client_addr": client_addr, "force_update": postback.force_update,
                  "route": route.name if route else "unresolved", "offer_id": route.offer.id if route else None,
                  "pair_id": route.pair.id if route else None}
         usable = route is not None and route.offer.enabled and route.pair.enabled and route.pair.complete
-        outcome = "accepted" if usable else "disabled" if route else "unresolved"
+        outcome = Received.ACCEPTED if usable else Received.DISABLED if route else Received.UNRESOLVED
+        status = EventStatus.PENDING if usable else EventStatus.DISABLED if route else EventStatus.UNRESOLVED
         try:
-            event_id = self.event_log.submit({**event, "status": "pending" if usable else outcome})
+            event_id = self.event_log.submit({**event, "status": status})
         except BadValue as exc:
-            return Receipt("refused", message=f"the postback cannot be stored: {exc}")
+            return Receipt(Received.REFUSED, message=f"the postback cannot be stored: {exc}")
         self.metrics.postbacks.labels(route.name if route else "unresolved", outcome).inc()
         if route is None:
-            return Receipt("unresolved", event_id, message="no offer or pair matches this postback's secret")
+            return Receipt(Received.UNRESOLVED, event_id, message="no offer or pair matches this postback's secret")
         if usable and enqueue:
             self.updater.submit(event_id, {**event, "id": event_id})
         return Receipt(outcome, event_id, route.pair.pair_index)
@@ -163,14 +174,14 @@ class Receiver:
         except StoreUnavailable:
             return None
 
-    def synthetic(self, pair: Pair) -> dict:
+    def synthetic(self, pair: Pair) -> dict[str, Any]:
         """A synthetic postback for one pair through the real routing path, processed at once: what happened."""
         postback = Postback(pair.webhook_token, {"campaign_id": pair.url1_campaign_id or "",
                                                  "click_id": f"test-{uuid.uuid4().hex[:12]}", "force_update": "true"})
         receipt = self.receive(postback, None, enqueue=False)
         answer = {"status": receipt.outcome, "event_id": receipt.event_id, "pair": receipt.pair}
-        if receipt.outcome == "accepted":
-            answer["status"] = self.updater.process(receipt.event_id)
+        if receipt.outcome == Received.ACCEPTED:
+            answer["status"] = self.updater.process(receipt.event_id) or "taken by another worker"
             event = self.events.get(receipt.event_id)
             answer.update(error=event["error"], sub_id_values=event["sub_id_values"])
         return answer

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import gevent
 import requests
@@ -42,9 +43,6 @@ KEY_CODES = frozenset({"INVALID_API_KEY", "102"})
 
 class TrackierError(GatewayError):
     """Trackier refused or could not be reached (after the retries); the message says which, in its words."""
-
-    status = 502
-    code = "trackier"
 
     def __init__(self, message: str, http_status: int | None = None) -> None:
         super().__init__(message)
@@ -98,20 +96,20 @@ def refusal(status: int, data: object, text: str = "") -> str:
     return "; ".join(f"{message} ({label})" if label else message for message, label in said)[:500]
 
 
-def _errors(data: object) -> list[dict]:
+def _errors(data: object) -> list[dict[str, Any]]:
     if not isinstance(data, dict):
         return []
     items = data.get("errors") if isinstance(data.get("errors"), list) else [data.get("error")]
     return [item for item in items if isinstance(item, dict)]
 
 
-def _message(item: dict) -> str:
+def _message(item: dict[str, Any]) -> str:
     message = str(item.get("message") or item.get("msg") or "").strip()
     param = item.get("param")
     return f"{param}: {message}" if param and message and str(param) not in message else message
 
 
-def _label(item: dict) -> str:
+def _label(item: dict[str, Any]) -> str:
     return str(item.get("codeMsg") or (f"code {item['code']}" if item.get("code") not in (None, "") else ""))
 
 
@@ -131,7 +129,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 
 class TrackierClient:
-    def __init__(self, settings: TrackierSettings, record_call: Callable[[dict], None] = lambda call: None,
+    def __init__(self, settings: TrackierSettings, record_call: Callable[[dict[str, Any]], None] = lambda call: None,
                  sleep: Callable[[float], None] = gevent.sleep) -> None:
         self.settings = settings
         self.root = api_root(settings.base_url)
@@ -173,10 +171,10 @@ class TrackierClient:
                 return None
         return None
 
-    def get_campaign(self, campaign_id: str, **context: object) -> dict:
+    def get_campaign(self, campaign_id: str, **context: object) -> dict[str, Any]:
         return self._call("GET", f"/v2/campaigns/{campaign_id}", None, context).get("campaign", {})
 
-    def set_sub_ids(self, campaign_id: str, values: Mapping[str, str], **context: object) -> dict:
+    def set_sub_ids(self, campaign_id: str, values: Mapping[str, str], **context: object) -> dict[str, Any]:
         """Set every mapped `{pN}` macro of the campaign: a value the chain no longer hands out is sent empty, so
         it is cleared whether Trackier merges an override into the old one or replaces it."""
         return self._call("POST", f"/v2/campaigns/{campaign_id}", {"subIdOverride": dict(values)}, context)
@@ -188,7 +186,8 @@ class TrackierClient:
 
     # -- one call ------------------------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: dict | None, context: Mapping, ambiguous_ok: bool = True) -> dict:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None, context: Mapping[str, object],
+              ambiguous_ok: bool = True) -> dict[str, Any]:
         """One API call with its retries; its JSON answer, or TrackierError in Trackier's own words."""
         if not self.settings.api_key:
             raise TrackierError("no Trackier API key: set GATEWAY_TRACKIER_API_KEY")
@@ -202,7 +201,8 @@ class TrackierClient:
                 self._pause(attempt, again.wait_s)
         raise AssertionError("unreachable")
 
-    def _attempt(self, method: str, path: str, body: dict | None, context: Mapping, attempt: int) -> dict:
+    def _attempt(self, method: str, path: str, body: dict[str, Any] | None, context: Mapping[str, object],
+                 attempt: int) -> dict[str, Any]:
         started = time.perf_counter()
         headers = {"X-Api-Key": self.settings.api_key.reveal(), "Accept": "application/json"}
         where = f"Trackier {method} {path.split('?')[0]}"
@@ -270,7 +270,7 @@ def _json(response: requests.Response) -> object:
         return None
 
 
-def _campaign(answer: dict) -> Campaign:
+def _campaign(answer: dict[str, Any]) -> Campaign:
     campaign = answer.get("campaign") if isinstance(answer.get("campaign"), dict) else {}
     campaign_id = campaign.get("id", answer.get("id"))
     if campaign_id in (None, ""):

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
 import gevent
 import gevent.event
@@ -37,18 +39,34 @@ from store.pair_guards import Decision, PairGuards
 from store.pairs import Pair, Pairs, WebhookEvents
 
 log = logging.getLogger(__name__)
+RUN = "run"  # pair_decide.lua: this postback updates the pair now (else the status it ends with)
+
+
+class EventStatus(StrEnum):
+    """Where a postback's event stands (`webhook_events.status`; its CHECK lists the same values, a test keeps
+    them equal)."""
+
+    PENDING = "pending"  # recorded, waiting for an update
+    PROCESSING = "processing"  # claimed by an update
+    UPDATED = "updated"  # the pair's URL2 campaign got fresh sub ids
+    THROTTLED = "throttled"  # the pair was updated within the offer's update_interval_s
+    DUPLICATE = "duplicate"  # the pair had this click_id within the duplicate window
+    COALESCED = "coalesced"  # folded into the update already running for the pair
+    DISABLED = "disabled"  # its offer or pair is disabled (or incomplete)
+    UNRESOLVED = "unresolved"  # no offer or pair has its secret
+    FAILED = "failed"  # the trace or Trackier failed (the error says which)
 
 
 @dataclass
 class Outcome:
-    status: str  # updated | failed | duplicate | throttled | coalesced | skipped
+    status: EventStatus
     error: str | None = None
     trace_ms: int | None = None
     update_ms: int | None = None
-    sub_id_values: dict | None = field(default=None)
+    sub_id_values: dict[str, Any] | None = field(default=None)
 
 
-def sub_ids(mapping: dict, handed_out: list[tuple[str, str]]) -> dict[str, str]:
+def sub_ids(mapping: dict[str, Any], handed_out: list[tuple[str, str]]) -> dict[str, str]:
     """A value for every key of the offer's mapping (pN -> parameter name) from what the chain handed out, empty
     where it handed nothing out: sending every mapped key clears a stale value whether Trackier merges an
     override into the earlier one or replaces it."""
@@ -82,7 +100,7 @@ class PairUpdater:
         self._idle = gevent.event.Event()
         self._idle.set()
 
-    def submit(self, event_id: int, event: dict | None = None) -> bool:
+    def submit(self, event_id: int, event: dict[str, Any] | None = None) -> bool:
         """Queue an event (with its row when the caller has it); False when the queue is full (maintenance
         picks the event up later)."""
         try:
@@ -128,8 +146,8 @@ class PairUpdater:
                 if not self.pending:
                     self._idle.set()
 
-    def process(self, event_id: int, event: dict | None = None) -> str:
-        """Run one event to its end; its final status (`gone` when another worker had it). Without its row
+    def process(self, event_id: int, event: dict[str, Any] | None = None) -> EventStatus | None:
+        """Run one event to its end; its final status (None when another worker had it). Without its row
         (a retry, a test) the event is claimed from PostgreSQL first; with it, only an event that runs an update
         is claimed, and the quick outcomes are written in group commits."""
         timeout = self.settings.processing_timeout_s
@@ -137,35 +155,36 @@ class PairUpdater:
         if claimed:
             event = self.stores.events.claim(event_id, timeout)
             if event is None:
-                return "gone"
+                return None
         route = self.router.for_pair(event["pair_id"]) if event["pair_id"] else None
         if route is None:
-            return self._finish(event_id, Outcome("failed", "the pair or offer no longer exists"))
+            return self._finish(event_id, Outcome(EventStatus.FAILED, "the pair or offer no longer exists"))
         holder = f"postback:{event_id}"  # the same in every process: a retry of this event re-enters its lock
         decision = self.stores.decisions.submit(Decision(route.pair.id, event["click_id"], event_id, holder,
                                                          event["force_update"]))
-        if decision != "run":
-            self.stores.finisher.submit((event_id, decision))
-            self.metrics.pair_updates.labels(decision).inc()
-            return decision
+        if decision != RUN:
+            status = EventStatus(decision)
+            self.stores.finisher.submit((event_id, status))
+            self.metrics.pair_updates.labels(status).inc()
+            return status
         if not claimed and self.stores.events.claim(event_id, timeout) is None:
             self._release(route.pair.id, holder)
-            return "gone"
+            return None
         return self._finish(event_id, self._run(event, route.offer, route.pair, holder))
 
-    def _finish(self, event_id: int, outcome: Outcome) -> str:
+    def _finish(self, event_id: int, outcome: Outcome) -> EventStatus:
         self.stores.events.finish(event_id, outcome.status, trace_ms=outcome.trace_ms, update_ms=outcome.update_ms,
                                   sub_id_values=outcome.sub_id_values, error=outcome.error)
         self.metrics.pair_updates.labels(outcome.status).inc()
         return outcome.status
 
-    def _run(self, event: dict, offer: Offer, pair: Pair, holder: str) -> Outcome:
+    def _run(self, event: dict[str, Any], offer: Offer, pair: Pair, holder: str) -> Outcome:
         """Update the pair (holding its lock), then once more for each burst folded in meanwhile."""
         guards = self.stores.guards
         fresh_ms = offer.update_interval_s * 1000
         try:
             outcome = self._update(event, offer, pair)
-            while guards.finish(pair.id, holder, fresh_ms if outcome.status == "updated" else 0):
+            while guards.finish(pair.id, holder, fresh_ms if outcome.status == EventStatus.UPDATED else 0):
                 outcome = self._update(event, offer, pair)
         except BaseException:
             self._release(pair.id, holder)  # the event stays unfinished; maintenance retries it
@@ -177,7 +196,7 @@ class PairUpdater:
         while self.stores.guards.finish(pair_id, holder, 0):
             pass
 
-    def _update(self, event: dict, offer: Offer, pair: Pair) -> Outcome:
+    def _update(self, event: dict[str, Any], offer: Offer, pair: Pair) -> Outcome:
         started = time.monotonic()
         result = self.runner.run(offer, params.fill(offer.tracking_url, list(event["params"].items()),
                                                     params.passes(offer.pass_through)),
@@ -189,18 +208,18 @@ class PairUpdater:
         if result.error == "store_unavailable":
             raise StoreUnavailable(result.detail)  # the event stays unfinished; maintenance retries it
         if result.error == "no_egress":
-            return Outcome("failed", "no free egress slot")
+            return Outcome(EventStatus.FAILED, "no free egress slot")
         if not result.ok:
-            return Outcome("failed", f"trace: {result.error}: {result.detail}"[:300], trace_ms)
+            return Outcome(EventStatus.FAILED, f"trace: {result.error}: {result.detail}"[:300], trace_ms)
         override = sub_ids(offer.sub_id_mapping, params.chain_params([hop.url for hop in result.hops]))
         values = {key: value for key, value in override.items() if value}
         if not values:
-            return Outcome("failed", "the chain handed out none of the mapped parameters", trace_ms)
+            return Outcome(EventStatus.FAILED, "the chain handed out none of the mapped parameters", trace_ms)
         pushed = time.monotonic()
         try:
             self.trackier.set_sub_ids(pair.url2_campaign_id, override, offer_id=offer.id, pair_id=pair.id)
         except TrackierError as exc:
-            return Outcome("failed", str(exc)[:300], trace_ms, sub_id_values=values)
+            return Outcome(EventStatus.FAILED, str(exc)[:300], trace_ms, sub_id_values=values)
         update_ms = round((time.monotonic() - pushed) * 1000)
         self.stores.pairs.record_update(pair.id, values, round((time.monotonic() - started) * 1000))
-        return Outcome("updated", None, trace_ms, update_ms, values)
+        return Outcome(EventStatus.UPDATED, None, trace_ms, update_ms, values)

@@ -5,53 +5,42 @@ per concern, each given only the services it calls. The routes themselves know n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from gateway.console import app as console_app
-from gateway.console.gate import Gate, Tokens
-from gateway.console.overview import Overview, OverviewStores
-from gateway.console.services import ConsoleServices
+from gateway.console import pages_home, pages_offers, pages_pool, pages_traces
+from gateway.console.pages_offers import OfferPages
 from gateway.process.services import Services
 from gateway.routes import api, api_offers, api_pairs, api_pool, probes
-from gateway.routes.auth import admin_token
 from gateway.routes.click_links import ClickApp
-from gateway.routes.clients import Clients
 from gateway.routes.feed import FeedApp
 from gateway.routes.postback_hook import PostbackApp
-
-
-def console_services(services: Services, token: str, clients: Clients) -> ConsoleServices:
-    settings, stores = services.settings, services.stores
-    tokens = Tokens(token, settings.admin.viewer_token.reveal(), settings.admin.session_ttl_s,
-                    settings.admin.sign_ins_per_minute)
-    overview = Overview(OverviewStores(stores.click_stats, stores.snapshots, stores.events),
-                        services.census, services.records, lambda: probes.check_stores(stores, services.metrics))
-    return ConsoleServices(
-        gate=Gate(stores.sessions, stores.limiter, tokens), clients=clients, overview=overview,
-        catalog=services.catalog,
-        reports=services.reports, ahead=services.ahead, pairs=services.campaign_pairs, slots=services.slots,
-        census=services.census, runner=services.runner, jobs=stores.jobs, limiter=stores.limiter,
-        background=services.background,
-        settings=settings)
 
 
 def build_app(services: Services) -> Callable:
     settings = services.settings
     root = probes.build(services.stores, services.metrics, settings.metrics.token.reveal())
-    token = admin_token(settings)
-    admin = api.build(token, [
-        lambda app: api_pool.register(app, services.slots, services.census, services.maintenance,
-                                      settings.pool.cooldown_s),
+    admin = api.build(services.admin_token, [
+        lambda app: api_pool.register(app, services.slots, services.census,
+                                      lambda: services.maintenance.tick().as_dict(), settings.pool.cooldown_s),
         lambda app: api_offers.register(app, services.catalog, services.reports, services.ahead),
-        lambda app: api_pairs.register(app, services.campaign_pairs)])
-    clients = Clients(settings.server.trusted_proxies)
+        lambda app: api_pairs.register(app, services.pair_creation, services.pair_views, services.pair_controls)])
+    clients = services.clients
     clicks = ClickApp(services.offer_cache, services.clicks, clients, settings.clicks.max_query_bytes)
     postbacks = PostbackApp(services.receiver, settings.webhooks, clients, settings.clicks.max_query_bytes)
     feed = FeedApp(services.feed, clients, services.metrics)
-    console = console_app.build(console_services(services, token, clients))
+    console = console_app.build(services.gate, clients, [
+        lambda app: pages_home.register(app, services.overview, services.catalog, services.pair_jobs),
+        lambda app: pages_offers.register(app, OfferPages(services.catalog, services.reports, services.ahead,
+                                                          services.pair_views, services.pair_controls,
+                                                          services.pair_jobs, clients)),
+        lambda app: pages_pool.register(app, services.slots, services.census, sorted(settings.providers),
+                                        settings.pool.cooldown_s),
+        lambda app: pages_traces.register(app, services.reports, services.catalog, services.trace_tool, clients)])
     exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks, "/healthz": root, "/readyz": root,
              "/metrics": root}
 
-    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/"):  # not Bottle.mount: it would decode a non-ASCII path twice and fail
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/api"

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import gevent
 import gevent.event
@@ -37,7 +38,7 @@ class InFlight:
         self.idle.set()
         self.draining = False
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         self.count += 1
         self.idle.clear()
         self.metrics.http_in_flight.inc()

@@ -24,17 +24,27 @@ from gateway.clicks.click import ClickHandler
 from gateway.clicks.offer_cache import OfferCache
 from gateway.clicks.reports import ClickReports
 from gateway.config import Settings
+from gateway.console.gate import Gate, Tokens
+from gateway.console.overview import Overview, OverviewStores
+from gateway.console.pair_jobs import PairJobs
+from gateway.console.trace_tool import TraceTool
 from gateway.egress.census import Census
 from gateway.egress.directory import SlotDirectory
 from gateway.egress.leases import Leases
-from gateway.egress.maintenance import Maintenance, MaintenanceStores
 from gateway.egress.slots import Slots
+from gateway.egress.upkeep import PoolUpkeep, UpkeepStores
 from gateway.metrics import Metrics
-from gateway.postbacks.pair_setup import CampaignPairs, PairStores
+from gateway.postbacks.pair_controls import PairControls
+from gateway.postbacks.pair_setup import PairCreation, PairStores
+from gateway.postbacks.pair_views import PairViews
 from gateway.postbacks.receiving import Receiver
 from gateway.postbacks.routing import PostbackRouter
 from gateway.postbacks.trackier_api import TrackierClient
 from gateway.postbacks.updating import PairUpdater, UpdateStores
+from gateway.process.maintenance import Maintenance
+from gateway.routes.auth import admin_token
+from gateway.routes.clients import Clients
+from gateway.routes.probes import check_stores
 from gateway.tracing.records import RecordWriter
 from gateway.tracing.runner import TraceRunner
 from gateway.tracing.tracer import TraceOptions
@@ -103,11 +113,19 @@ class Services:
     router: PostbackRouter
     updater: PairUpdater
     receiver: Receiver
-    campaign_pairs: CampaignPairs
+    pair_creation: PairCreation
+    pair_views: PairViews
+    pair_controls: PairControls
     maintenance: Maintenance
     ahead: AheadBuckets
     filler: Filler
     feed: SuffixFeed
+    admin_token: str
+    clients: Clients
+    gate: Gate
+    overview: Overview
+    pair_jobs: PairJobs
+    trace_tool: TraceTool
 
     @classmethod
     def open(cls, settings: Settings, migrate_first: bool = True) -> Services:
@@ -191,16 +209,27 @@ def build(settings: Settings, stores: Stores) -> Services:
     ahead.listeners.append(filler.poke)
     offer_cache.listeners.append(filler.changed)
     census = Census(stores.pool, stores.inventory, metrics, settings.pool.alert_utilization)
+    reports = ClickReports(stores.offers, stores.click_stats, stores.traces)
+    pair_creation = PairCreation(PairStores(stores.offers, stores.pairs, stores.holds), catalog, trackier, runner,
+                                 settings.trackier, settings.webhooks.lease_wait_ms)
+    token = admin_token(settings)
     return Services(
         settings=settings, stores=stores, metrics=metrics, identity=identity, background=background,
-        offer_cache=offer_cache, catalog=catalog,
-        reports=ClickReports(stores.offers, stores.click_stats, stores.traces),
+        offer_cache=offer_cache, catalog=catalog, reports=reports,
         directory=directory, slots=slots, leases=leases, census=census, records=records, runner=runner,
         clicks=ClickHandler(runner, ahead, records, metrics, settings.clicks), trackier=trackier, router=router,
-        updater=updater, receiver=receiver,
-        campaign_pairs=CampaignPairs(PairStores(stores.offers, stores.pairs, stores.events, stores.holds), catalog,
-                                     trackier, runner, receiver, settings.trackier, settings.webhooks.lease_wait_ms),
-        maintenance=Maintenance(MaintenanceStores(stores.pool, stores.snapshots, stores.locks), slots, census,
-                                updater.retry_stale, metrics, settings.maintenance, identity),
-        ahead=ahead, filler=filler,
-        feed=SuffixFeed(offer_cache.get, ahead, stores.limiter, settings.ahead))
+        updater=updater, receiver=receiver, pair_creation=pair_creation,
+        pair_views=PairViews(stores.offers, stores.pairs, stores.events, settings.trackier.public_base_url),
+        pair_controls=PairControls(stores.offers, stores.pairs, catalog, receiver),
+        maintenance=Maintenance(PoolUpkeep(UpkeepStores(stores.pool, stores.snapshots, stores.locks), slots, census,
+                                           settings.maintenance.snapshot_interval_s, identity),
+                                updater.retry_stale, stores.locks, metrics, settings.maintenance, identity),
+        ahead=ahead, filler=filler, feed=SuffixFeed(offer_cache.get, ahead, stores.limiter, settings.ahead),
+        admin_token=token, clients=Clients(settings.server.trusted_proxies),
+        gate=Gate(stores.sessions, stores.limiter, Tokens(token, settings.admin.viewer_token.reveal(),
+                                                          settings.admin.session_ttl_s,
+                                                          settings.admin.sign_ins_per_minute)),
+        overview=Overview(OverviewStores(stores.click_stats, stores.snapshots, stores.events), census, records,
+                          lambda: check_stores(stores, metrics)),
+        pair_jobs=PairJobs(pair_creation, stores.jobs, background),
+        trace_tool=TraceTool(runner, settings.tracing, stores.limiter, settings.clicks.client_traces_per_minute))

@@ -18,7 +18,7 @@ HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
 
 def with_headers(app: Callable, headers: list[tuple[str, str]]) -> Callable:
     """WSGI middleware adding `headers` to every response of `app`, errors included."""
-    def wrapped(environ: dict, start_response: Callable) -> Any:
+    def wrapped(environ: dict[str, Any], start_response: Callable) -> Any:
         def start(status: str, response_headers: list, exc_info: Any = None) -> Any:
             return start_response(status, response_headers + headers, exc_info)
         return app(environ, start)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from gateway.clicks.click import PREFETCH_HEADERS, Click, ClickHandler, fallback_url
 from gateway.clicks.offer_cache import OfferCache
 from gateway.routes.clients import Clients
+from gateway.routes.errors import problem_for
 from gateway.routes.wsgi import StartResponse, answer
 from gateway.tracing import params
 from store.errors import StoreError
@@ -36,18 +38,19 @@ class ClickApp:
         self.clients = clients
         self.limit = max_query_bytes
 
-    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = self.handle(environ)
         return answer(environ, start_response, status, headers, body)
 
-    def handle(self, environ: dict) -> tuple[int, dict, bytes]:
+    def handle(self, environ: dict[str, Any]) -> tuple[int, dict, bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in METHODS:
             return page(405, "Method not allowed", "Clicks are GET, HEAD or POST.")
         try:
             pairs = params.parse_query(environ.get("QUERY_STRING", ""), self.limit)
         except params.BadQuery as exc:
-            return page(exc.status, "Bad request", str(exc))
+            failed = problem_for(exc, "click")
+            return page(failed.status, "Bad request", failed.message)
         path = environ.get("PATH_INFO", "")
         if path == "/track-hit":
             slug = next((value for name, value in pairs if name == "offer"), None)
@@ -56,15 +59,15 @@ class ClickApp:
             slug = path[len("/c/"):]
         return self.click(environ, method, slug, pairs)
 
-    def click(self, environ: dict, method: str, slug: str | None,
+    def click(self, environ: dict[str, Any], method: str, slug: str | None,
               inbound: list[tuple[str, str]]) -> tuple[int, dict, bytes]:
         if not slug:
             return page(404, "Unknown offer", "This link does not name an offer.")
         try:
             offer = self.offer_cache.get(slug)
-        except StoreError:
-            log.warning("offer %r could not be looked up: the store is unavailable", slug)
-            return page(503, "Temporarily unavailable", "Please try again in a moment.")
+        except StoreError as exc:
+            return page(problem_for(exc, f"click on {slug!r}").status, "Temporarily unavailable",
+                        "Please try again in a moment.")
         if offer is None or not offer.enabled:
             return page(404, "Unknown offer", "This link does not lead anywhere.")
         purpose = " ".join(environ.get(h, "") for h in PREFETCH_HEADERS).lower()
@@ -76,6 +79,6 @@ class ClickApp:
             log.exception("click on %s failed; sent to the fallback", slug)
             return 302, {**HEADERS, "Location": fallback_url(offer, inbound)}, b""
         headers = {**HEADERS, "X-Click-Id": str(result.click_id)}
-        if result.location:
-            headers["Location"] = result.location
-        return result.status, headers, b""
+        if result.location is None:  # a beacon: nothing to follow
+            return 204, headers, b""
+        return 302, {**headers, "Location": result.location}, b""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from functools import lru_cache
+from typing import Any
 
 from gateway.tracing.ssrf import Networks, parse_networks
 
@@ -47,7 +48,7 @@ class Clients:
     def _trusted(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
         return ip is not None and any(ip in network for network in self.trusted)
 
-    def address(self, environ: dict) -> str:
+    def address(self, environ: dict[str, Any]) -> str:
         """The client's IP address by the rule above ("-" when the server gave no peer)."""
         peer = environ.get("REMOTE_ADDR") or "-"
         forwarded = environ.get("HTTP_X_FORWARDED_FOR")
@@ -66,7 +67,7 @@ class Clients:
                 break
         return str(client)
 
-    def https(self, environ: dict) -> bool:
+    def https(self, environ: dict[str, Any]) -> bool:
         """The client reached us over HTTPS: our own TLS, or a trusted proxy saying so (any hop of its
         X-Forwarded-Proto list)."""
         if environ.get("wsgi.url_scheme") == "https":
@@ -74,7 +75,7 @@ class Clients:
         proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
         return bool(proto) and self._from_trusted(environ) and "https" in (p.strip().lower() for p in proto.split(","))
 
-    def origin(self, environ: dict) -> str:
+    def origin(self, environ: dict[str, Any]) -> str:
         """`scheme://host[:port]` as the client addressed us: for links the console prints."""
         host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT')}"
         forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
@@ -82,7 +83,7 @@ class Clients:
             host = forwarded_host
         return f"{'https' if self.https(environ) else 'http'}://{host}"
 
-    def _from_trusted(self, environ: dict) -> bool:
+    def _from_trusted(self, environ: dict[str, Any]) -> bool:
         return self._trusted(_ip(environ.get("REMOTE_ADDR") or ""))
 
     def _warn(self, peer: str) -> None:

@@ -8,23 +8,21 @@ client address), 503 a store is down or refusing."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
+from typing import Any
 
-from gateway.ahead.feed import FeedClosed, FeedLimited, FeedRefused, FeedRequest, SuffixFeed
-from gateway.errors import ValidationError
+from gateway.ahead.feed import FeedRequest, SuffixFeed
 from gateway.metrics import Metrics
 from gateway.routes.clients import Clients
+from gateway.routes.errors import problem_for
 from gateway.routes.wsgi import StartResponse, answer, answer_json
 from gateway.tracing import params
-from store.errors import StoreError
 
-log = logging.getLogger(__name__)
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 MAX_QUERY = 2048
 
 
-def problem(status: int, code: str, message: str, **headers: str) -> tuple[int, dict, dict]:
+def problem(status: int, code: str, message: str, **headers: str) -> tuple[int, dict[str, Any], dict[str, str]]:
     return status, {"error": {"code": code, "message": message}}, headers
 
 
@@ -34,14 +32,14 @@ class FeedApp:
         self.clients = clients
         self.metrics = metrics
 
-    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         status, body, headers = self.handle(environ)
         self.metrics.feed_requests.labels(str(status)).inc()
         if body is None:
             return answer(environ, start_response, status, {**HEADERS, **headers})
         return answer_json(environ, start_response, status, body, {**HEADERS, **headers})
 
-    def handle(self, environ: dict) -> tuple[int, dict | None, dict]:
+    def handle(self, environ: dict[str, Any]) -> tuple[int, dict | None, dict]:
         parts = environ.get("PATH_INFO", "").split("/")
         if len(parts) != 4 or parts[3] != "suffix" or not parts[2]:
             return problem(404, "not_found", "no such route: /feed/{offer}/suffix")
@@ -55,18 +53,12 @@ class FeedApp:
             if method == "HEAD":
                 return (200 if self.feed.ready(request) else 204), None, {}
             found = self.feed.suffix(request)
-        except params.BadQuery as exc:
-            return problem(exc.status, "invalid", str(exc))
-        except (ValidationError, FeedRefused, FeedClosed) as exc:
-            return problem(exc.status, exc.code, str(exc))
-        except FeedLimited as exc:
-            return problem(exc.status, exc.code, str(exc), **{"Retry-After": str(exc.retry_after_s)})
-        except StoreError as exc:
-            log.warning("suffix feed unavailable: %s", exc)
-            return problem(503, "unavailable", "the feed cannot be read now; retry", **{"Retry-After": "5"})
+        except Exception as exc:
+            failed = problem_for(exc, "suffix feed")
+            return failed.status, failed.body(), failed.headers()
         return (204, None, {}) if found is None else (200, found.as_dict(), {})
 
 
-def _token(environ: dict, query: dict) -> str | None:
+def _token(environ: dict[str, Any], query: dict[str, Any]) -> str | None:
     scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else query.get("token")

@@ -1,4 +1,5 @@
-"""JSON API plumbing shared by the admin routes: responses, errors with their status, body and query parsing."""
+"""JSON API plumbing shared by the admin routes: responses, errors (by `routes/errors.py`), body and query
+parsing."""
 
 from __future__ import annotations
 
@@ -11,21 +12,12 @@ from bottle import HTTPResponse, request, response
 
 from gateway import text
 from gateway.encoding import json_default
-from gateway.errors import GatewayError, ValidationError
+from gateway.errors import ValidationError
+from gateway.routes.errors import problem_for
 from gateway.routes.wsgi import read_body
-from store.errors import BadValue, Conflict, NotFound, StoreError, StoreUnavailable
-from store.pool import NoEgress
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
-FAILURES: list[tuple[type[Exception], int, str]] = [
-    (NotFound, 404, "not_found"),
-    (Conflict, 409, "conflict"),
-    (StoreUnavailable, 503, "unavailable"),
-    (BadValue, 400, "invalid"),
-    (NoEgress, 503, "no_egress"),
-    (StoreError, 503, "unavailable"),
-]
 
 
 def respond(body: Any, status: int = 200, **headers: str) -> HTTPResponse:
@@ -51,22 +43,15 @@ def error_page(err: Any) -> str:
 
 
 def json_api(callback: Callable) -> Callable:
-    """Bottle plugin: render results as JSON and domain errors with their status; never a stack trace."""
+    """Bottle plugin: render results as JSON and errors as `routes/errors.py` says; never a stack trace."""
     def wrapper(*args: Any, **kwargs: Any) -> HTTPResponse:
         try:
             result = callback(*args, **kwargs)
         except HTTPResponse:
             raise
-        except ValidationError as exc:
-            return error(400, "invalid", exc.message, field=exc.field)
-        except GatewayError as exc:
-            return error(exc.status, exc.code, str(exc))
         except Exception as exc:
-            for kind, status, code in FAILURES:
-                if isinstance(exc, kind):
-                    return error(status, code, str(exc))
-            log.exception("admin API %s %s failed", request.method, request.path)
-            return error(500, "internal", "internal error; see the gateway log")
+            found = problem_for(exc, f"admin API {request.method} {request.path}")
+            return respond(found.body(), found.status, **found.headers())
         return result if isinstance(result, HTTPResponse) else respond(result)
 
     return wrapper
@@ -102,7 +87,7 @@ def raw_body(limit: int = MAX_BODY_BYTES) -> bytes:
     return body
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     """The request's JSON object, nesting bounded and every string storable; ValidationError naming the field
     (or `body`) otherwise."""
     data = text.checked_json(raw_body() or b"{}")

@@ -13,17 +13,17 @@ from typing import Any
 from gateway import __version__
 
 JSON = "application/json"
-OBJECT: dict = {"type": "object"}
+OBJECT: dict[str, Any] = {"type": "object"}
 COUNTRY = {"type": "string", "pattern": "^[A-Za-z]{2}$", "example": "us"}
 URL = {"type": "string", "pattern": "^https?://", "maxLength": 2048, "example": "https://aff.example/click?gclid={gclid}"}
 NULLABLE_URL = {**URL, "nullable": True}
 
 
-def ref(name: str) -> dict:
+def ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(required: tuple[str, ...] = (), closed: bool = False, **properties: dict) -> dict:
+def obj(required: tuple[str, ...] = (), closed: bool = False, **properties: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
@@ -32,7 +32,7 @@ def obj(required: tuple[str, ...] = (), closed: bool = False, **properties: dict
     return schema
 
 
-def integer(low: int, high: int, **extra: Any) -> dict:
+def integer(low: int, high: int, **extra: Any) -> dict[str, Any]:
     return {"type": "integer", "minimum": low, "maximum": high, **extra}
 
 
@@ -83,9 +83,9 @@ ERRORS = {
 }
 
 
-def operation(summary: str, ok: str = "200", body: dict | None = None, result: dict = OBJECT,
-              errors: tuple[str, ...] = ("400", "404"), media: str = JSON, params: tuple[dict, ...] = (),
-              also_ok: tuple[str, ...] = ()) -> dict:
+def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None, result: dict[str, Any] = OBJECT,
+              errors: tuple[str, ...] = ("400", "404"), media: str = JSON, params: tuple[dict[str, Any], ...] = (),
+              also_ok: tuple[str, ...] = ()) -> dict[str, Any]:
     responses: dict[str, Any] = {status: {"description": "done", "content": {media: {"schema": result}}}
                                  for status in (ok, *also_ok)}
     for status in ("401", "503", *errors):
@@ -99,11 +99,11 @@ def operation(summary: str, ok: str = "200", body: dict | None = None, result: d
     return spec
 
 
-def query(name: str, schema: dict, required: bool = False) -> dict:
+def query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def path(name: str, schema: dict | None = None) -> dict:
+def path(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string", "minLength": 1}}
 
 
@@ -113,7 +113,7 @@ SLOT = path("slot_id")
 PAIR = (KEY, INDEX)
 
 
-def _paths() -> dict:
+def _paths() -> dict[str, Any]:
     offer = ref("Offer")
     pair = ref("Pair")
     return {
@@ -228,7 +228,7 @@ def query_names(method: str, rule: str) -> frozenset[str]:
     return frozenset(p["name"] for p in spec.get("parameters", []) if p["in"] == "query")
 
 
-def document() -> dict:
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Click-tracing gateway admin API", "version": __version__,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import gevent
 from bottle import Bottle, HTTPResponse, request
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
 
 
-def _probe(name: str, check: Callable[[], object]) -> dict:
+def _probe(name: str, check: Callable[[], object]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         check()
@@ -53,7 +54,7 @@ def build(stores: Stores, metrics: Metrics, metrics_token: str = "") -> Bottle:
     app = Bottle()
 
     @app.get("/healthz")
-    def healthz() -> dict:
+    def healthz() -> dict[str, Any]:
         return {"status": "alive"}
 
     @app.get("/readyz")

@@ -16,7 +16,7 @@ from typing import Any
 StartResponse = Callable[..., Any]
 
 
-def answer(environ: dict, start_response: StartResponse, status: int, headers: dict[str, str],
+def answer(environ: dict[str, Any], start_response: StartResponse, status: int, headers: dict[str, str],
            body: bytes = b"") -> Iterable[bytes]:
     """Send a complete response (no body for HEAD; neither a body nor a Content-Length for a 204, RFC 9110)."""
     length = [] if status == 204 else [("Content-Length", str(len(body)))]
@@ -24,13 +24,13 @@ def answer(environ: dict, start_response: StartResponse, status: int, headers: d
     return [b""] if environ.get("REQUEST_METHOD") == "HEAD" or not length else [body]
 
 
-def answer_json(environ: dict, start_response: StartResponse, status: int, body: object,
+def answer_json(environ: dict[str, Any], start_response: StartResponse, status: int, body: object,
                 headers: dict[str, str] | None = None) -> Iterable[bytes]:
     data = json.dumps(body).encode("utf-8")
     return answer(environ, start_response, status, {"Content-Type": "application/json", **(headers or {})}, data)
 
 
-def read_body(environ: dict, limit: int) -> bytes | None:
+def read_body(environ: dict[str, Any], limit: int) -> bytes | None:
     """The request body, None when it is longer than `limit` bytes."""
     length = environ.get("CONTENT_LENGTH") or ""
     if length.isdigit() and int(length) > limit:

@@ -10,6 +10,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from gateway import text
@@ -131,13 +132,15 @@ def chain_params(hop_urls: Sequence[str]) -> Pairs:
     return list(latest.items())
 
 
-class BadQuery(ValueError):
-    """A query string that cannot be read; `status` is 400 or 414, `field` the parameter when one is to blame."""
+class BadQuery(ValidationError):
+    """A query string that cannot be read; `field` is the parameter to blame, or `query`."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
+    def __init__(self, message: str, field: str = "query") -> None:
+        super().__init__(field, message)
+
+
+class QueryTooLong(BadQuery):
+    """A query string longer than the edge reads."""
 
 
 def parse_query(raw: str, max_bytes: int) -> list[tuple[str, str]]:
@@ -145,17 +148,17 @@ def parse_query(raw: str, max_bytes: int) -> list[tuple[str, str]]:
     for a NUL, which no store can hold.
     `raw` is the WSGI QUERY_STRING (the request's bytes as Latin-1)."""
     if len(raw) > max_bytes:
-        raise BadQuery(414, f"query string over {max_bytes} bytes")
+        raise QueryTooLong(f"query string over {max_bytes} bytes")
     if BAD_ESCAPE.search(raw):
-        raise BadQuery(400, "invalid percent-encoding in the query string")
+        raise BadQuery("invalid percent-encoding in the query string")
     try:
         pairs = parse_qsl(raw.encode("latin-1").decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeError, ValueError):
-        raise BadQuery(400, "the query string is not valid UTF-8") from None
+        raise BadQuery("the query string is not valid UTF-8") from None
     for name, value in pairs:
         found = text.problem(name) or text.problem(value)
         if found:
-            raise BadQuery(400, f"the query string carries {found} (in {name[:40]!r})", name[:100])
+            raise BadQuery(f"the query string carries {found} (in {name[:40]!r})", name[:100])
     return pairs
 
 
@@ -174,7 +177,7 @@ class ParamPolicy:
                 if self.mode == "all" or (n in chosen) == (self.mode == "allow")]
         return [(self.rename.get(n, n), v) for n, v in kept]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "params": list(self.params), "rename": dict(self.rename)}
 
     @classmethod

@@ -15,6 +15,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import gevent
 import gevent.event
@@ -43,7 +44,7 @@ class TraceRecord:
     source: str = "click"
     webhook_event_id: int | None = None
     error: str | None = None
-    egress_id: str | None = None
+    slot_id: str | None = None
     inbound: list = field(default_factory=list)
     params: list = field(default_factory=list)
     hops: list = field(default_factory=list)
@@ -61,21 +62,21 @@ class TraceRecord:
             self.error = self.error or "trace crashed"
             return
         self.error = result.error
-        self.egress_id = result.egress_id
+        self.slot_id = result.slot_id
         self.final_url = result.final_url
         self.hops = [vars(hop) for hop in result.hops]
         self.params = [list(pair) for pair in result.params]
         self.trace_ms = round(result.total_ms)
 
-    def row(self) -> dict:
+    def row(self) -> dict[str, Any]:
         """The columns of the record, with text no store can hold (from the chain) replaced."""
         return {name: text.scrub(getattr(self, name)) for name in self.__dataclass_fields__ if name != "offer_slug"}
 
-    def stream_fields(self) -> dict:
+    def stream_fields(self) -> dict[str, Any]:
         """The compact form kept in the recent-trace stream (no None values: Redis stores strings)."""
         fields = {"id": str(self.id), "at": self.created_at.isoformat(timespec="milliseconds"),
                   "offer": self.offer_slug, "outcome": self.outcome, "error": self.error,
-                  "egress": self.egress_id, "final_url": self.final_url, "redirect": self.redirect_url,
+                  "slot": self.slot_id, "final_url": self.final_url, "redirect": self.redirect_url,
                   "trace_ms": self.trace_ms, "total_ms": self.total_ms}
         return {k: text.scrub(str(v)) for k, v in fields.items() if v is not None}
 

@@ -19,11 +19,12 @@ import gevent.pool
 from gateway.egress.leases import LeasedSlot, Leases
 from gateway.metrics import Metrics
 from gateway.tracing import tracer
+from gateway.tracing.outcomes import Outcome
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.tracer import TraceOptions, TraceResult
 from store.errors import StoreError
 from store.offers import Offer
-from store.pool import NoEgress
+from store.pool import NoEgress, Release
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class TraceJob:
         self._waiting_for -= 1
         if self._waiting_for == 0:
             ok = self.result is not None and self.result.ok
-            self.record.outcome = self.record.outcome or ("traced" if ok else "failed")
+            self.record.outcome = self.record.outcome or (Outcome.TRACED if ok else Outcome.FAILED)
             self.records.submit(self.record)
 
 
@@ -126,18 +127,18 @@ class TraceRunner:
         """Trace `url` through a leased slot, then release it with the trace's outcome, whatever happens."""
         result = None
         try:
-            result = tracer.trace(url, tracer.ProxyRoute(leased.slot.id, leased.proxy), options)
+            result = tracer.trace(url, tracer.SlotRoute(leased.slot.id, leased.proxy), options)
             return result
         finally:
-            outcome = result.egress_outcome if result else "upstream_error"
+            outcome = result.egress_outcome if result else Release.UPSTREAM_ERROR
             self.leases.release(leased, outcome, result.total_ms if result and result.ok else None, cooldown_s)
 
-    def probe(self, url: str, options: TraceOptions, holder: str, egress_id: str | None = None,
+    def probe(self, url: str, options: TraceOptions, holder: str, slot_id: str | None = None,
               country: str | None = None) -> TraceResult:
         """An operator's trace of `url`: through the named slot, through a slot of `country` (waiting up to 5 s),
         or direct. Not recorded. NotFound for an unknown slot, NoEgress when none came free."""
-        if egress_id:
-            return self.through(self.leases.lease_named(egress_id, f"{self.identity}:{holder}"), url, options)
+        if slot_id:
+            return self.through(self.leases.lease_one(slot_id, f"{self.identity}:{holder}"), url, options)
         if country:
             return self.through(self.leases.lease([country], 5000, f"{self.identity}:{holder}"), url, options)
         return tracer.trace(url, None, options)
@@ -147,4 +148,4 @@ def not_started(url: str, error: str, detail: str, started: float) -> TraceResul
     """The result of a trace that did not get under way: no slot came free (`no_egress`), the pool could not be
     asked (`store_unavailable`), or it crashed (`crashed`)."""
     return TraceResult(ok=False, error=error, final_url=None, hops=[], params=[],
-                       total_ms=round((time.perf_counter() - started) * 1000, 1), egress_id=None, detail=detail)
+                       total_ms=round((time.perf_counter() - started) * 1000, 1), slot_id=None, detail=detail)

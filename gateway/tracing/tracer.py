@@ -33,6 +33,7 @@ from gateway.config import TracingSettings
 from gateway.errors import causes
 from gateway.tracing import navigation, urls
 from gateway.tracing.ssrf import BlockedAddress, GuardedAdapter, check_host, parse_networks
+from store.pool import Release
 
 USER_AGENTS = {
     "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -85,7 +86,7 @@ class TraceOptions:
 
 
 @dataclass(frozen=True)
-class ProxyRoute:
+class SlotRoute:
     """An egress to trace through: its slot id and proxy URL (credentials included, never printed)."""
 
     id: str
@@ -114,15 +115,15 @@ class TraceResult:
     hops: list[Hop]
     params: list[tuple[str, str]]
     total_ms: float
-    egress_id: str | None
+    slot_id: str | None
     detail: str | None = None
 
     @property
-    def egress_outcome(self) -> str:
+    def egress_outcome(self) -> Release:
         """The pool's view: `ok`, `fail` (the egress's fault) or `upstream_error` (the chain's)."""
-        return "ok" if self.ok else "fail" if self.error == "egress_failed" else "upstream_error"
+        return Release.OK if self.ok else Release.FAIL if self.error == "egress_failed" else Release.UPSTREAM_ERROR
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["params"] = [list(pair) for pair in self.params]
         return data
@@ -135,7 +136,7 @@ class TraceFailed(Exception):
         self.detail = detail
 
 
-def trace(url: str, egress: ProxyRoute | None = None, options: TraceOptions | None = None) -> TraceResult:
+def trace(url: str, egress: SlotRoute | None = None, options: TraceOptions | None = None) -> TraceResult:
     """Follow the chain starting at `url` (through `egress` when given) and report where it ends."""
     return _Trace(egress, options or TraceOptions()).run(url)
 
@@ -187,7 +188,7 @@ class _Trace:
     prepare the next redirect for `Response.next` on every 3xx and `Session.prepare_request` copy the whole
     cookie jar per hop, work a tracer throws away (measured: a fifth of the time of a hop)."""
 
-    def __init__(self, egress: ProxyRoute | None, options: TraceOptions) -> None:
+    def __init__(self, egress: SlotRoute | None, options: TraceOptions) -> None:
         self.egress = egress
         self.options = options
         self.hops: list[Hop] = []
@@ -223,7 +224,7 @@ class _Trace:
         return TraceResult(ok=error is None, error=error, final_url=last, hops=self.hops,
                            params=urls.query_params(last) if urls.scheme_of(last) in urls.WEB_SCHEMES else [],
                            total_ms=round((time.perf_counter() - started) * 1000, 1),
-                           egress_id=self.egress.id if self.egress else None, detail=detail)
+                           slot_id=self.egress.id if self.egress else None, detail=detail)
 
     def _follow(self, url: str) -> str:
         try:
@@ -411,7 +412,7 @@ def proxy_failure(status: int, proxy_status: str) -> str | None:
     return None
 
 
-def classify(exc: BaseException, egress: ProxyRoute | None) -> tuple[str, str]:
+def classify(exc: BaseException, egress: SlotRoute | None) -> tuple[str, str]:
     """An error code for a failed request: the egress's fault (`egress_failed`) or the chain's."""
     chain = list(causes(exc))
     detail = f"{type(exc).__name__}: {exc}"[:300]

@@ -11,7 +11,7 @@
 -- KEYS[4] the handed-out set (zset: trace id -> answer deadline ms), KEYS[5] the feed's demand (hash: epoch minute ->
 -- requests, 'last' -> ms), KEYS[5 + i] (with a budget) caller i's budget counter for this minute (all the same
 -- {ahead:OFFER} tag)
--- ARGV[1] max age ms, ARGV[2] the stats field counting a hit ('hits' or 'feed'), ARGV[3] COUNT, ARGV[4] how long a
+-- ARGV[1] max age ms, ARGV[2] the stats field counting a hit ('clicks' or 'feed'), ARGV[3] COUNT, ARGV[4] how long a
 -- use may take to be answered, ms, ARGV[5] LIMIT: traces per client and minute (0: no budget), ARGV[6] how long a
 -- take's reply is remembered, ms, ARGV[7] FIRST: '1' in a use's first bucket
 -- returns {now_ms, expired, entries left, age ms of the oldest left (-1: none), unanswered,

@@ -26,7 +26,7 @@
       {{bucket['country']}}: {{bucket['entries']}} fresh trace(s);
       % end
       % counts = ahead['counts']
-      made {{counts['made']}}, handed to clicks {{counts['hits']}}, to the feed {{counts['feed']}}, missed {{counts['misses']}}, expired {{counts['expired']}}, kept private {{counts['late_private']}}, never answered {{counts['taken_unanswered']}}
+      made {{counts['made']}}, handed to clicks {{counts['clicks']}}, to the feed {{counts['feed']}}, missed {{counts['misses']}}, expired {{counts['expired']}}, kept private {{counts['late_private']}}, never answered {{counts['taken_unanswered']}}
     % end
     </dd>
     <dt>Clicks today</dt><dd>{{sum(today.values())}}

@@ -7,7 +7,7 @@
   <td>{{t['offer'] or '-'}}</td>
   <td>{{t['source']}}</td>
   <td><span class="badge o-{{t['outcome']}}">{{t['outcome']}}</span>{{(' ' + t['error']) if t['error'] else ''}}</td>
-  <td><code>{{t['egress_id'] or '-'}}</code></td>
+  <td><code>{{t['slot_id'] or '-'}}</code></td>
   <td class="num">{{t['trace_ms'] if t['trace_ms'] is not None else '-'}}</td>
   <td class="num">{{t['total_ms'] if t['total_ms'] is not None else '-'}}</td>
   <td class="clip-cell"><code class="clip">{{t['redirect_url'] or t['final_url'] or '-'}}</code></td>

@@ -43,7 +43,7 @@
   <h2>{{'Reached the end' if result.ok else 'Stopped: ' + (result.error or '')}}</h2>
   <dl class="facts">
     <dt>Final URL</dt><dd><code class="wrap">{{result.final_url or '-'}}</code></dd>
-    <dt>Total</dt><dd>{{'%.0f' % result.total_ms}} ms{{(' via ' + result.egress_id) if result.egress_id else ''}}</dd>
+    <dt>Total</dt><dd>{{'%.0f' % result.total_ms}} ms{{(' via ' + result.slot_id) if result.slot_id else ''}}</dd>
     % if result.detail:
     <dt>Detail</dt><dd>{{result.detail}}</dd>
     % end
