@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 import gevent
 import pytest
@@ -62,16 +62,16 @@ def test_macros_are_filled_url_encoded_and_other_inbound_parameters_appended(gat
 def test_a_slow_chain_falls_back_in_time_and_is_recorded_when_it_ends(gateway, chains):
     """Past wait_ms the user gets the fallback with the inbound parameters; the trace goes on, is recorded
     as fallback_timeout with its final URL, and releases its slot."""
-    offer(gateway, tracking_url=chain(chains.url(), ["302"], f"{chains.url()}/land?delay_ms=700"),
+    offer(gateway, tracking_url=chain(chains.url(), ["302"], f"{chains.url()}/land?delay_ms=2500"),
           fallback_url="https://fallback.example/offer?src=gw", wait_ms=200)
     started = time.monotonic()
     response = gateway.click("shoes", {"gclid": "G2"})
-    assert time.monotonic() - started < 0.6
+    assert time.monotonic() - started < 1.5, "answered before the chain ended (a generous bound on a busy machine)"
     assert response.headers["Location"] == "https://fallback.example/offer?src=gw&gclid=G2"
     (record,) = gateway.records(1)
     assert record["outcome"] == "fallback_timeout"
-    assert record["final_url"] == f"{chains.url()}/land?delay_ms=700"
-    assert record["trace_ms"] >= 600 and record["total_ms"] < 600
+    assert record["final_url"] == f"{chains.url()}/land?delay_ms=2500"
+    assert record["trace_ms"] >= 2400 and record["total_ms"] < 1500
     assert gateway.rt.pool.census()["us"]["leased"] == 0
 
 
@@ -261,7 +261,8 @@ def test_encoded_inbound_values_survive_to_the_landing_page(gateway, chains):
     value = "a&b=c d/é?#"
     location = gateway.click("shoes", {"kw": value}).headers["Location"]
     assert dict(query(location))["kw"] == value
-    assert quote(value, safe="") in location or "kw=" in location
+    encoded = location.split("kw=", 1)[1].split("&", 1)[0]
+    assert unquote_plus(encoded) == value and not set(encoded) & set("&=/?# é"), encoded
 
 
 def test_a_full_record_queue_drops_and_counts_instead_of_blocking(make_runtime):
@@ -297,8 +298,6 @@ def test_no_open_redirect(make_gateway, chains, traced):
             extra = {"offer": "shoes"} if path == "/track-hit" else {}
             response = requests.get(f"{gw.url}{path}?{urlencode({**hostile, **extra})}", allow_redirects=False,
                                     timeout=10, headers={"User-Agent": agent})
-            if hostile.get("offer") and path == "/track-hit":
-                continue
             location = urlsplit(response.headers["Location"])
             assert (response.status_code, location.scheme, location.netloc) == (
                 302, expected.scheme, expected.netloc), (hostile, path, response.headers["Location"])

@@ -6,6 +6,7 @@ guard where clicks and pair updates run."""
 from __future__ import annotations
 
 import logging
+import socket
 from urllib.parse import parse_qsl, urlsplit
 
 import gevent
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from gateway.config import Secret
+from gateway.postbacks import pair_setup
 from gateway.process import wsgiserver
 from gateway.routes.clients import Clients
 from tests.conftest import ADMIN_TOKEN
@@ -150,7 +152,9 @@ def test_a_session_while_redis_is_down_gets_a_503_that_names_no_socket(make_gate
     admin = ConsoleUser(gw.url)
     assert admin.sign_in(ADMIN_TOKEN).status_code == 303
     own_redis.stop()
-    for answer in (admin.get("/offers"), sign_in_as(gw, ADMIN_TOKEN), requests.get(f"{gw.url}/readyz", timeout=10)):
+    api = requests.get(f"{gw.url}/api/pool", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+    for answer in (admin.get("/offers"), sign_in_as(gw, ADMIN_TOKEN), requests.get(f"{gw.url}/readyz", timeout=10),
+                   api):
         assert answer.status_code == 503
         assert "sock" not in answer.text and "unix" not in answer.text and "Traceback" not in answer.text
     assert "redis" in requests.get(f"{gw.url}/readyz", timeout=10).json()["failing"]
@@ -320,3 +324,82 @@ def test_a_click_and_a_pair_update_stop_before_a_private_address(make_gateway, p
     blocked = [r for r in records_of(gw) if r["error"] == "blocked_address"]
     assert {r["source"] for r in blocked} == {"click", "postback"}, records_of(gw)
     assert seen == [], "the private address was reached"
+
+
+# -- the second probe's second look ----------------------------------------------------------------------------------
+
+def raw_request(gw, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """Send `head` (request line and headers, CRLF-separated, without the blank line) and `body` byte for byte; the
+    answer's status and whole text."""
+    parts = urlsplit(gw.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def test_bytes_no_decoder_expects_are_a_clear_answer_not_a_500(paired, caplog):
+    """A non-UTF-8 Authorization, a broken chunked body, more than 100 headers, a non-UTF-8 CSRF header, a multipart
+    form with undecodable bytes, a deep JSON field and a NUL in a console path: each a 4xx, none a 500 or a
+    traceback."""
+    gw = paired
+    admin = ConsoleUser(gw.url)
+    admin.sign_in(ADMIN_TOKEN)
+    cookie = f"gw_console={admin.http.cookies.get('gw_console')}".encode()
+    assert raw_request(gw, b"GET /api/offers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff")[0] == 401
+    assert raw_request(gw, b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff")[0] in (200, 401)
+    for path in (b"/api/offers", b"/webhooks/trackier", b"/signin"):
+        head = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer " + \
+            ADMIN_TOKEN.encode() + b"\r\nContent-Type: application/x-www-form-urlencoded\r\nCookie: " + cookie
+        assert raw_request(gw, head, b"zz\r\n")[0] in (400, 403), path
+    many = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"\r\n".join(b"X-H%d: 1" % n for n in range(150))
+    assert raw_request(gw, many)[0] == 400
+    csrf = b"POST /offers/shop/disable HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nX-CSRF-Token: \xff\xfe\r\nCookie: "
+    assert raw_request(gw, csrf + cookie)[0] == 403
+    multipart = (b"--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + admin.csrf.encode() +
+                 b"\r\n--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n\xff\xfe\r\n--b--\r\n")
+    head = (b"POST /offers/shop/edit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: %d\r\nCookie: " % len(multipart)) + cookie
+    assert raw_request(gw, head, multipart)[0] == 400
+    deep = admin.post("/offers/shop/edit", {"name": "Shop", "param_policy": "[" * 5000})
+    assert deep.status_code == 400 and "param_policy" in deep.text
+    for path in ("/offers/%00", "/offers/a%00b/edit", "/traces?offer=%00", "/traces/rows?slot=%00"):
+        assert admin.get(path).status_code in (400, 404), path
+    no_tracebacks(caplog)
+
+
+def test_ipv6_clients_are_their_64_whatever_their_zone_id(make_gateway):
+    """From a trusted proxy, clients rotating zone ids (`fe80::1%N`) or addresses within their /64 are one client:
+    the sign-in limit holds, and no key carries the header's text."""
+    gw = make_gateway(slots=1, **PROXY)
+    answers = [sign_in_as(gw, "wrong", f"2001:db8:1:2::{n:x}" if n % 2 else f"fe80::1%{'A' * 500}{n}").status_code
+               for n in range(24)]
+    assert answers.count(401) == 20 and answers[-2:] == [429, 429]
+    keys = gw.rt.stores.redis.keys(f"{gw.rt.settings.redis.prefix}rate:*")
+    assert keys and max(map(len, keys)) < 120
+
+
+def test_links_use_the_host_the_trusted_proxy_wrote(make_gateway):
+    """X-Forwarded-Host is read like X-Forwarded-For: the rightmost value, the one the proxy wrote."""
+    environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "internal:8080",
+               "HTTP_X_FORWARDED_HOST": "evil.example, gw.example", "HTTP_X_FORWARDED_PROTO": "https"}
+    assert Clients("127.0.0.1/32").origin(environ) == "https://gw.example"
+    assert Clients("").origin(environ) == "http://internal:8080"
+
+
+def test_a_creation_waiting_on_trackier_keeps_its_hold(paired, fake, monkeypatch):
+    """One Trackier call may take longer than the hold lasts (429s with Retry-After): the hold is renewed while
+    the creation runs, so a second creation meanwhile still gets 409 and no campaign is made twice."""
+    monkeypatch.setattr(pair_setup, "HOLD_MS", 400)
+    fake.latency_ms = 1500
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    first = gevent.spawn(requests.post, f"{paired.url}/api/offers/shop/pairs", json={"count": 1}, headers=headers,
+                         timeout=60)
+    gevent.sleep(1.0)  # the time under test: longer than the hold, inside the first Trackier call
+    second = requests.post(f"{paired.url}/api/offers/shop/pairs", json={"count": 1}, headers=headers, timeout=60)
+    first.join(60)
+    assert second.status_code == 409 and first.value.status_code == 201, (second.text, first.value.text)
+    titles = [c["title"] for c in fake.campaigns.values()]
+    assert len(titles) == len(set(titles)) == 6

@@ -7,7 +7,9 @@ store is the suite's, under the test's own key prefix or database.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,7 +112,7 @@ def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(ser
     own_redis.stop()
     answers = gevent.pool.Pool(10).map(lambda n: click(url, f"down-{n}"), range(20))
     assert all(fell_back(response, chains) for response, _ in answers), [r.status_code for r, _ in answers]
-    assert max(elapsed for _, elapsed in answers) < WAIT_MS / 1000 + 1
+    assert max(elapsed for _, elapsed in answers) < WAIT_MS / 1000 + 2
     status, body = readyz(url)
     assert status == 503 and not body["stores"]["redis"]["ok"] and body["stores"]["postgres"]["ok"]
     assert requests.get(f"{url}/webhooks/trackier?token={token}&click_id=k1", timeout=10).status_code == 200
@@ -123,6 +125,36 @@ def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(ser
     with Process.open(served) as rt:
         eventually(lambda: rt.events.by_status() == {"updated": 1}, 15, "the postback to be processed")
     assert "Traceback" not in proc.output()
+
+
+def test_a_frozen_redis_costs_a_click_its_wait_not_more(serve, own_redis, chains, fake):
+    """Redis hangs (SIGSTOP: it takes connections and answers nothing), the outage that hurts most: every click
+    still gets its fallback within the wait budget and the Redis timeout, /readyz names Redis, a postback is still
+    acknowledged (it is recorded in PostgreSQL); once Redis answers again, clicks are traced and the postback is
+    processed, with no restart."""
+    def prepare(rt: Process) -> None:
+        rt.catalog.create(shop(chains, final_url="https://shop.example/"))
+        rt.pair_creation.create("shop", 1)
+
+    proc, url, served = serve(redis__url=own_redis.url, redis__timeout_s=0.5, redis__connect_timeout_s=0.5,
+                              webhooks__stale_after_s=1.0, prepare=prepare, **trackier_settings(fake))
+    assert traced(click(url)[0], chains)
+    with Process.open(served) as rt:
+        token = rt.pairs.for_offer(rt.offers.get("shop").id)[0].webhook_token
+    os.kill(own_redis.pid(), signal.SIGSTOP)
+    try:
+        answers = gevent.pool.Pool(10).map(lambda n: click(url, f"frozen-{n}"), range(10))
+        assert all(fell_back(response, chains) for response, _ in answers), [r.status_code for r, _ in answers]
+        assert max(elapsed for _, elapsed in answers) < WAIT_MS / 1000 + 3
+        status, body = readyz(url)
+        assert status == 503 and not body["stores"]["redis"]["ok"] and body["stores"]["postgres"]["ok"]
+        assert requests.get(f"{url}/webhooks/trackier?token={token}&click_id=k1", timeout=10).status_code == 200
+    finally:
+        os.kill(own_redis.pid(), signal.SIGCONT)
+    eventually(lambda: traced(click(url, "thawed")[0], chains), 15, "a click traced again")
+    with Process.open(served) as rt:
+        eventually(lambda: rt.events.by_status() == {"updated": 1}, 20, "the postback to be processed")
+    assert readyz(url)[0] == 200 and "Traceback" not in proc.output()
 
 
 def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve, own_postgres, chains, fake):
@@ -144,11 +176,11 @@ def test_postgres_down_cached_offers_redirect_postbacks_503_records_queue(serve,
     own_postgres.stop()
     answers = [click(url, f"down-{n}") for n in range(5)]
     assert all(traced(response, chains) for response, _ in answers), [r.status_code for r, _ in answers]
-    assert max(elapsed for _, elapsed in answers) < 1.0
+    assert max(elapsed for _, elapsed in answers) < 2.0
     for click_id in ("k2", "k2-again"):  # the first waits out the pool timeout, later ones do not
         refused = requests.get(postback.replace("k1", click_id), timeout=10)
         assert refused.status_code == 503 and refused.headers.get("Retry-After")
-        assert refused.elapsed.total_seconds() < (2.5 if click_id == "k2" else 0.5)
+        assert refused.elapsed.total_seconds() < (4.0 if click_id == "k2" else 1.5)
     status, body = readyz(url)
     assert status == 503 and not body["stores"]["postgres"]["ok"] and body["stores"]["redis"]["ok"]
 
@@ -231,7 +263,7 @@ def test_upstreams_that_hang_reset_or_babble_end_in_budget_and_free_their_slot(s
                        strict=True))
     for fault, (response, elapsed) in answers.items():
         assert response.status_code == 302 and response.headers["Location"] == broken.url(fault) + "?gclid=g", fault
-        assert elapsed < WAIT_MS / 1000 + 0.5, (fault, elapsed)
+        assert elapsed < WAIT_MS / 1000 + 1.5, (fault, elapsed)
     with Process.open(served) as rt:
         eventually(lambda: len(rt.traces.recent()) == len(FAULTS), total_s + 5, "every trace's record")
         for record in rt.traces.recent():

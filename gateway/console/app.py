@@ -49,7 +49,10 @@ def build(gate: Gate, clients: Clients, pages: Sequence[Callable[[Bottle], objec
             raise web.problem_page(401, "Your session has ended: sign in again.")
         request.environ["console.session"] = found
         if request.method == "POST":
-            given = request.forms.get("csrf") or request.get_header("X-CSRF-Token")
+            try:
+                given = web.posted_csrf()
+            except ValidationError as exc:
+                raise web.failure_page(exc) from None
             if not gate.csrf_ok(found, given):
                 raise web.problem_page(403, "This form has expired (its CSRF token does not match): reload the "
                                             "page and try again.")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import ValidationError
+from gateway.text import checked_json
 from store.offers import Offer
 
 
@@ -79,9 +80,9 @@ def parsed(form: Mapping[str, str], creating: bool) -> dict[str, Any]:
             data[f.name] = [item.strip() for item in text.split(",") if item.strip()]
         elif f.kind == "json":
             try:
-                data[f.name] = json.loads(text or "{}")
-            except ValueError:
-                raise ValidationError(f.name, "must be JSON, like " + f.help) from None
+                data[f.name] = checked_json((text or "{}").encode("utf-8"), f.name)
+            except ValidationError as exc:
+                raise ValidationError(f.name, f"{exc.message}: JSON like {f.help}") from None
         elif f.kind == "optional_text":
             data[f.name] = text or None
         elif text or not creating:

@@ -84,4 +84,4 @@ class Gate:
 
     @staticmethod
     def csrf_ok(session: Session, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(given.encode(), session.csrf.encode())
+        return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), session.csrf.encode())

@@ -54,12 +54,20 @@ def go(path: str, notice: str = "") -> HTTPResponse:
 
 
 def form() -> dict[str, str]:
-    """The posted form as text; ValidationError for a form that is not UTF-8 or a field no store can hold."""
+    """The posted form as text; ValidationError for a form that cannot be read (not UTF-8, a broken body) or a
+    field no store can hold."""
     try:
         fields = request.forms.decode()
-    except UnicodeError:
-        raise ValidationError("form", "is not UTF-8 text") from None
+    except (UnicodeError, OSError, ValueError):
+        raise ValidationError("form", "cannot be read: it is not UTF-8 text in a well-formed body") from None
     return {text.check(name, "form field name"): text.check(value, name) for name, value in fields.items()}
+
+
+def posted_csrf() -> str:
+    """The CSRF token a POST carries (its form's `csrf`, else the X-CSRF-Token header); ValidationError when the
+    request cannot be read."""
+    given = request.environ.get("HTTP_X_CSRF_TOKEN", "")  # raw: never decoded
+    return form().get("csrf") or given
 
 
 def failure_page(exc: Exception) -> HTTPResponse:

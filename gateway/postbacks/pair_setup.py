@@ -3,8 +3,9 @@ calls this gateway's webhook), an outbound one (URL2, whose destination carries 
 tracking template and a webhook token. What pairs look like is `pair_views`; renaming, switching and testing one
 is `pair_controls`.
 
-Creation of an offer's pairs runs once at a time, cluster-wide: it holds `pairs:OFFER_ID` in Redis, renews the hold
-before each Trackier call and stops if it lost it (the fencing check); a second creation meanwhile is refused
+Creation of an offer's pairs runs once at a time, cluster-wide: it holds `pairs:OFFER_ID` in Redis, renewed in the
+background while it runs (however long one Trackier call takes, 429 waits included) and checked before each
+Trackier call, so it stops if it lost the hold (the fencing check); a second creation meanwhile is refused
 (Conflict, 409) instead of creating the same campaigns twice.
 
 Creation is resumable: each pair is stored as soon as its URL2 campaign exists and completed when its URL1
@@ -19,6 +20,7 @@ destination is the landing page carrying `{p1}`..`{p10}`, which pair updates fil
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +36,14 @@ from gateway.postbacks.trackier_api import Campaign, TrackierClient, TrackierErr
 from gateway.tracing import params
 from gateway.tracing.records import TraceRecord
 from gateway.tracing.runner import TraceRunner
-from store.errors import Conflict
+from store.errors import Conflict, StoreError
 from store.locks import Holds
 from store.offers import Offer, Offers
 from store.pairs import Pair, Pairs
 
+log = logging.getLogger(__name__)
 MAX_PAIRS = 20
-HOLD_MS = 120_000  # renewed before every Trackier call: longer than one call with its retries
+HOLD_MS = 60_000
 Progress = Callable[[int, int, "int | None"], None]
 
 
@@ -78,19 +81,39 @@ class PairStores:
     holds: Holds
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
-    """The right to create an offer's pairs now: renewed before every step, lost if not renewed in time."""
+    """The right to create an offer's pairs now: renewed every HOLD_MS / 4 by a keeper greenlet while creation
+    runs, checked (and renewed) before every Trackier call; lost only when Redis could not be told for HOLD_MS."""
 
     holds: Holds
     name: str
     holder: str
+    keeper: gevent.Greenlet | None = None
+    lost: bool = False
+
+    def keep(self) -> Claim:
+        self.keeper = gevent.spawn(self._keep)
+        self.keeper.link_exception(lambda g: log.error("pair creation hold keeper crashed: %r", g.exception))
+        return self
+
+    def _keep(self) -> None:
+        while not self.lost:
+            gevent.sleep(HOLD_MS / 4000)
+            try:
+                self.lost = not self.holds.hold(self.name, self.holder, HOLD_MS)
+            except StoreError as exc:  # tried again in a quarter of the hold's time; renew() tells the creation
+                log.warning("pair creation hold %s not renewed now: %s", self.name, exc)
 
     def renew(self) -> None:
-        if not self.holds.hold(self.name, self.holder, HOLD_MS):
-            raise Conflict("pair creation lost its hold (it stalled, and another creation took over): stopped")
+        if self.lost or not self.holds.hold(self.name, self.holder, HOLD_MS):
+            self.lost = True
+            raise Conflict("pair creation lost its hold (Redis did not hear from it in time, and another creation "
+                           "may have taken over): stopped; create again to resume")
 
     def release(self) -> None:
+        if self.keeper is not None:
+            self.keeper.kill()
         self.holds.let_go(self.name, self.holder)
 
 
@@ -168,7 +191,7 @@ class PairCreation:
         if not self.holds.hold(claim.name, claim.holder, HOLD_MS):
             raise Conflict(f"pairs of offer {offer.slug} are being created right now: wait for that to finish "
                            "(the offer's page shows it), then create more")
-        return claim
+        return claim.keep()
 
     def create(self, offer_key: str, count: object, progress: Progress | None = None,
                claim: Claim | None = None) -> CreationReport:

@@ -188,7 +188,10 @@ class Receiver:
 
 
 def _ip(address: str | None) -> str | None:
-    try:
-        return str(ipaddress.ip_address(address)) if address else None
-    except ValueError:
-        return None
+    """The client's address as the edge gave it (an IPv4 address or an IPv6 /64), None when it is none."""
+    for parse in (ipaddress.ip_address, ipaddress.ip_network):
+        try:
+            return str(parse(address)) if address else None
+        except ValueError:
+            continue
+    return None

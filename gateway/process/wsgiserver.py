@@ -14,6 +14,7 @@ The access log (when on) never shows a secret a client put in the query (`?token
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 from collections.abc import Callable
@@ -71,6 +72,8 @@ class Handler(pywsgi.WSGIHandler):
     def _handle_client_error(self, ex: BaseException):
         if isinstance(ex, SlowClient):
             return None  # close the connection without a word: the client was not talking anyway
+        if isinstance(ex, http.client.HTTPException):  # too many or too long headers: the client's, one log line
+            ex = ValueError(f"unreadable headers: {type(ex).__name__}: {ex}")
         return super()._handle_client_error(ex)
 
     def format_request(self) -> str:

@@ -32,7 +32,7 @@ def build(token: str, resources: Iterable[Callable[[Bottle], None]]) -> Callable
 
     @app.hook("before_request")
     def authenticate() -> None:
-        if not bearer_matches(request.get_header("Authorization"), token):
+        if not bearer_matches(request.environ.get("HTTP_AUTHORIZATION"), token):  # raw: never decoded
             raise error(401, "unauthorized", "missing or wrong bearer token")
 
     app.default_error_handler = error_page

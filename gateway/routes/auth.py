@@ -32,7 +32,7 @@ def admin_token(settings: Settings) -> str:
 
 
 def bearer_matches(header: str | None, token: str) -> bool:
-    """Constant-time check of an `Authorization: Bearer <token>` header."""
+    """Constant-time check of an `Authorization: Bearer <token>` header, as the server read it (any bytes)."""
     scheme, _, given = (header or "").partition(" ")
     expected = token.encode()
     candidate = given.strip().encode() if scheme.lower() == "bearer" else b""

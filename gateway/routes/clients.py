@@ -5,8 +5,10 @@ The client is the peer of the connection, unless that peer is one of `[server] t
 `X-Forwarded-For` is read from the right, past every trusted proxy, and the first address that is not one is the
 client (the rightmost untrusted hop: whatever stands to its left the client wrote itself). Only the last
 MAX_FORWARDED characters of the header are read; a hop that is not an IP address ends the walk at the hop before
-it. `X-Forwarded-Proto` and `X-Forwarded-Host` count only from a trusted proxy too. The address is always a
-normalised IP address (at most 39 characters), never the header's text. A forwarded header from a peer that is not
+it. `X-Forwarded-Proto` and `X-Forwarded-Host` (its rightmost value, the one the proxy wrote) count only from a
+trusted proxy too. The address is always a normalised IP address, never the header's text: an IPv4 address, or for
+IPv6 the client's /64 network (`2001:db8:1:2::/64`: one subscriber's network, which a client can fill with
+addresses at will; zone ids dropped). A forwarded header from a peer that is not
 trusted is ignored, and said once per peer in the log: behind a proxy nobody declared, every client shares the
 proxy's address (and its limits).
 """
@@ -34,10 +36,17 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     elif text.count(":") == 1:
         text = text.split(":", 1)[0]
     try:
-        ip = ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None
     return ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip
+
+
+def _client(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, fallback: str) -> str:
+    """The address a client is known by: IPv4 as it is, IPv6 as its /64."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip or fallback)
 
 
 class Clients:
@@ -53,11 +62,11 @@ class Clients:
         peer = environ.get("REMOTE_ADDR") or "-"
         forwarded = environ.get("HTTP_X_FORWARDED_FOR")
         if not forwarded:
-            return str(_ip(peer) or peer)
+            return _client(_ip(peer), peer)
         client = _ip(peer)
         if not self._trusted(client):
             self._warn(peer)
-            return str(client or peer)
+            return _client(client, peer)
         for hop in reversed(forwarded[-MAX_FORWARDED:].split(",")):
             ip = _ip(hop)
             if ip is None:
@@ -65,7 +74,7 @@ class Clients:
             client = ip
             if not self._trusted(ip):
                 break
-        return str(client)
+        return _client(client, peer)
 
     def https(self, environ: dict[str, Any]) -> bool:
         """The client reached us over HTTPS: our own TLS, or a trusted proxy saying so (any hop of its
@@ -78,7 +87,7 @@ class Clients:
     def origin(self, environ: dict[str, Any]) -> str:
         """`scheme://host[:port]` as the client addressed us: for links the console prints."""
         host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT')}"
-        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[-1].strip()
         if forwarded_host and self._from_trusted(environ):
             host = forwarded_host
         return f"{'https' if self.https(environ) else 'http'}://{host}"

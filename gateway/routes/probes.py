@@ -68,7 +68,7 @@ def build(stores: Stores, metrics: Metrics, metrics_token: str = "") -> Bottle:
 
     @app.get("/metrics")
     def render_metrics() -> HTTPResponse:
-        if metrics_token and not bearer_matches(request.get_header("Authorization", ""), metrics_token):
+        if metrics_token and not bearer_matches(request.environ.get("HTTP_AUTHORIZATION"), metrics_token):
             return HTTPResponse("a bearer token is required: [metrics] token\n", status=401,
                                 headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"})
         payload, content_type = metrics.render()

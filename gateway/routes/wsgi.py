@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
+from gateway.errors import ValidationError
+
 StartResponse = Callable[..., Any]
 
 
@@ -31,9 +33,13 @@ def answer_json(environ: dict[str, Any], start_response: StartResponse, status: 
 
 
 def read_body(environ: dict[str, Any], limit: int) -> bytes | None:
-    """The request body, None when it is longer than `limit` bytes."""
+    """The request body, None when it is longer than `limit` bytes; ValidationError when it cannot be read (a
+    broken chunked encoding)."""
     length = environ.get("CONTENT_LENGTH") or ""
     if length.isdigit() and int(length) > limit:
         return None
-    body = environ["wsgi.input"].read(limit + 1) if length != "0" else b""
+    try:
+        body = environ["wsgi.input"].read(limit + 1) if length != "0" else b""
+    except (OSError, ValueError) as exc:
+        raise ValidationError("body", f"cannot be read: {exc}") from None
     return None if len(body) > limit else body
