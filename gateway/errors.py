@@ -33,7 +33,8 @@ class RateLimited(GatewayError):
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and everything it wraps (cause, context, urllib3's `reason`, exceptions in args), each once."""
-    seen, todo = set(), [exc]
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
     while todo:
         current = todo.pop()
         if current is None or id(current) in seen:

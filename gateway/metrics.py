@@ -24,7 +24,7 @@ from prometheus_client import (
 
 from gateway import __version__
 
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -32,7 +32,7 @@ def _multiprocess_dir() -> str | None:
     """The shared metrics directory of a pre-forked worker (switching this process to file-backed values)."""
     directory = os.environ.get(MULTIPROC_ENV)
     if directory and not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.MultiProcessValue()
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]  # idem
     return directory
 
 
@@ -125,5 +125,5 @@ class Metrics:
         if not self.shared_dir:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged, path=self.shared_dir)
+        multiprocess.MultiProcessCollector(merged, path=self.shared_dir)  # type: ignore[no-untyped-call]  # idem
         return generate_latest(merged), CONTENT_TYPE_LATEST

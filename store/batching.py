@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import gevent
 import gevent.event
@@ -55,7 +55,7 @@ class GroupCommit(Generic[Item, Result]):
         if self.writer is None or self.writer.dead:
             self.writer = gevent.spawn(self._run)
             self.writer.link_exception(lambda g: log.error("group commit writer crashed: %r", g.exception))
-        return done.get()
+        return cast(Result, done.get())  # gevent is untyped: the writer sets this item's Result
 
     def _run(self) -> None:
         while True:

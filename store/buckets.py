@@ -104,7 +104,8 @@ class Buckets:
         self._push = register_script(client, "ahead_push")
         self._pop = register_script(client, "ahead_pop")
         self._hold = register_script(client, "hold")
-        self._takers: dict[tuple, GroupCommit] = {}
+        # per (bucket, rule): each take's budget key (None when it spends none) -> what it took
+        self._takers: dict[tuple[Bucket, Take], GroupCommit[str | None, Taken]] = {}
 
     def _key(self, offer_id: str, *parts: object) -> str:
         return self.keys.tagged(f"ahead:{offer_id}", *parts)
@@ -149,9 +150,9 @@ class Buckets:
 
     def _take_many(self, bucket: Bucket, rule: Take, budgets: list[str | None]) -> list[Taken]:
         counted = rule.limit and rule.first
-        keys = self._pop_keys(bucket, uuid.uuid4().hex) + (budgets if counted else [])
-        args = [rule.max_age_ms, rule.use, len(budgets), rule.answer_within_ms, rule.limit, self.remember_ms,
-                int(rule.first)]
+        keys = self._pop_keys(bucket, uuid.uuid4().hex) + ([b for b in budgets if b is not None] if counted else [])
+        args: list[int | str] = [rule.max_age_ms, rule.use, len(budgets), rule.answer_within_ms, rule.limit,
+                                 self.remember_ms, int(rule.first)]
         now, expired, _, _, unanswered, *flat = available(lambda: self._pop(keys=keys, args=args))
         taken = [Taken(flat[i] or None, int(flat[i + 1]), int(now)) for i in range(0, len(flat), 2)]
         taken = [Taken(None, 0, t.now_ms, limited=True) if t.entry == LIMITED else t for t in taken]

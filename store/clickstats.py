@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from store.keys import Keyspace
 from store.redis_client import available
+
+# One stream entry: its id and its fields (decode_responses=True; redis-py's types also allow bytes and None).
+StreamEntry = tuple[str, dict[str, str]]
 
 
 class ClickStats:
@@ -38,7 +41,8 @@ class ClickStats:
         pipe = self.client.pipeline(transaction=False)
         for offer_id, at, outcome, fields in entries:
             counts[(self.counter_key(offer_id, self.minute(at)), outcome)] += 1
-            pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)
+            pipe.xadd(self.stream, fields,  # type: ignore[arg-type]  # redis-py types it a Dict, not a Mapping
+                      maxlen=self.stream_maxlen, approximate=True)
         for (key, outcome), amount in counts.items():
             pipe.hincrby(key, outcome, amount)
             pipe.expire(key, self.ttl_s)
@@ -60,17 +64,18 @@ class ClickStats:
         rows = iter(available(pipe.execute))
         summed = []
         for s in stamps:
-            counts: Counter = Counter()
+            counts: Counter[str] = Counter()
             for _ in offer_ids:
                 counts.update({k: int(v) for k, v in next(rows).items()})
             summed.append({"minute": f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:]}Z", "counts": dict(counts)})
         return summed
 
-    def recent(self, count: int) -> list[tuple[str, dict]]:
+    def recent(self, count: int) -> list[StreamEntry]:
         """The newest `count` stream entries, newest first."""
-        return available(lambda: self.client.xrevrange(self.stream, count=count))
+        return available(lambda: cast(list[StreamEntry], self.client.xrevrange(self.stream, count=count)))
 
-    def follow(self, after: str, block_ms: int) -> list[tuple[str, dict]]:
+    def follow(self, after: str, block_ms: int) -> list[StreamEntry]:
         """Entries after stream id `after`, waiting up to `block_ms` for some."""
-        reply = available(lambda: self.client.xread({self.stream: after}, block=block_ms, count=500))
+        reply = available(lambda: cast(list[tuple[str, list[StreamEntry]]],
+                                       self.client.xread({self.stream: after}, block=block_ms, count=500)))
         return reply[0][1] if reply else []

@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -93,4 +94,4 @@ class ConsoleJobs:
         available(pipe.execute)
 
     def get(self, job_id: str) -> dict[str, str] | None:
-        return available(lambda: self.client.hgetall(self.key(job_id))) or None
+        return available(lambda: cast(dict[str, str], self.client.hgetall(self.key(job_id)))) or None

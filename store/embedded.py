@@ -28,9 +28,9 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import psutil
@@ -76,7 +76,7 @@ def _socket_dir(preferred: Path, name: str) -> Path:
     return Path(tempfile.gettempdir()) / f"gateway-{digest}"
 
 
-def _wait_until(predicate, timeout: float, what: str) -> None:
+def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll an external process's state; used only for servers we start, never as test synchronisation."""
     deadline = time.monotonic() + timeout
     delay = 0.02
@@ -144,7 +144,7 @@ class EmbeddedRedis:
 
 def _is_gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return cast(bool, psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)  # psutil is untyped here
     except psutil.NoSuchProcess:
         return True
 
@@ -260,14 +260,14 @@ class _Holders:
 
     def _read(self) -> list[dict[str, Any]]:
         try:
-            return json.loads(self.path.read_text())
+            return cast(list[dict[str, Any]], json.loads(self.path.read_text()))
         except (OSError, ValueError):
             return []
 
 
 def _alive(holder: dict[str, Any]) -> bool:
     try:
-        return psutil.Process(holder["pid"]).create_time() == holder["created"]
+        return cast(bool, psutil.Process(holder["pid"]).create_time() == holder["created"])
     except (psutil.Error, KeyError, TypeError):
         return False
 

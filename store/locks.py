@@ -3,6 +3,8 @@ renewing), across every gateway process sharing this Redis."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from store.keys import Keyspace
@@ -42,7 +44,7 @@ class Holds:
         return bool(available(lambda: self._hold(keys=[self.key(name)], args=[holder, max(1, ttl_ms)])))
 
     def holder(self, name: str) -> str | None:
-        return available(lambda: self.client.get(self.key(name)))
+        return available(lambda: cast(str | None, self.client.get(self.key(name))))  # decode_responses
 
     def let_go(self, name: str, holder: str) -> None:
         available(lambda: self._unhold(keys=[self.key(name)], args=[holder]))

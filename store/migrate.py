@@ -62,7 +62,7 @@ def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[
     conn.execute(Q["migrations_lock"], {"lock": LOCK_ID})
     try:
         conn.execute(Q["migrations_table"])
-        done = dict(conn.execute(Q["migrations_applied"]).fetchall())
+        done: dict[int, str] = dict(conn.execute(Q["migrations_applied"]).fetchall())
         pending = []
         for migration in available(directory):
             if migration.version in done:

@@ -81,7 +81,7 @@ class Offers:
 
     def create(self, offer: Offer) -> Offer:
         with translated_errors(), _unique_slug(offer.slug), self.db.connection() as conn:
-            return self._one(conn, "offer_insert", offer.writable())
+            return self._written(conn, "offer_insert", offer.writable())
 
     def get(self, key: str) -> Offer:
         """By id or slug; NotFound otherwise."""
@@ -100,8 +100,8 @@ class Offers:
         """Give the offer a new feed token (the old one stops working at once)."""
         offer = self.get(key)
         with translated_errors(), self.db.connection() as conn:
-            return self._one(conn, "offer_set_feed_token", {"id": offer.id, "token": token,
-                                                             "token_hash": hashlib.sha256(token.encode()).digest()})
+            return self._written(conn, "offer_set_feed_token", {
+                "id": offer.id, "token": token, "token_hash": hashlib.sha256(token.encode()).digest()})
 
     def all(self) -> list[Offer]:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=class_row(Offer)) as cur:
@@ -116,12 +116,20 @@ class Offers:
                 raise NotFound(f"no offer {key!r}")
             changed = change(locked)
             with _unique_slug(changed.slug):
-                return self._one(conn, "offer_update", changed.writable())
+                return self._written(conn, "offer_update", changed.writable())
 
     @staticmethod
     def _one(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> Offer | None:
         with conn.cursor(row_factory=class_row(Offer)) as cur:
             return cur.execute(Q[query], params).fetchone()
+
+    @staticmethod
+    def _written(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> Offer:
+        """The row a write's RETURNING * gave back; NotFound when the row went away meanwhile."""
+        offer = Offers._one(conn, query, params)
+        if offer is None:
+            raise NotFound(f"the offer is gone ({query} changed no row)")
+        return offer
 
 
 @contextlib.contextmanager

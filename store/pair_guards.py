@@ -10,7 +10,7 @@ duplicate window.
 from __future__ import annotations
 
 import hashlib
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import redis
 
@@ -52,4 +52,4 @@ class PairGuards:
     def finish(self, pair_id: int, holder: str, fresh_ms: int) -> bool:
         """End an update (fresh for `fresh_ms` when it succeeded); True when one more update is wanted."""
         keys = [self._key(pair_id, "busy"), self._key(pair_id, "again"), self._key(pair_id, "fresh")]
-        return available(lambda: self._finish(keys=keys, args=[holder, self.lock_ms, fresh_ms])) == 1
+        return cast(int, available(lambda: self._finish(keys=keys, args=[holder, self.lock_ms, fresh_ms]))) == 1

@@ -77,14 +77,14 @@ class Pairs:
 
     def add_partial(self, offer_id: uuid.UUID, pair_index: int, name: str, url2_campaign_id: str,
                     url2_campaign_hash: str | None, token: str) -> Pair:
-        return self._one("pair_insert_partial", {"offer_id": offer_id, "pair_index": pair_index, "name": name,
-                                                 "url2_campaign_id": url2_campaign_id,
-                                                 "url2_campaign_hash": url2_campaign_hash, "webhook_token": token,
-                                                 "token_hash": token_hash(token)})
+        return self._written("pair_insert_partial", {"offer_id": offer_id, "pair_index": pair_index, "name": name,
+                                                     "url2_campaign_id": url2_campaign_id,
+                                                     "url2_campaign_hash": url2_campaign_hash, "webhook_token": token,
+                                                     "token_hash": token_hash(token)})
 
     def complete(self, pair_id: int, url1_campaign_id: str, url1_campaign_hash: str | None, template: str) -> Pair:
-        return self._one("pair_complete", {"id": pair_id, "url1_campaign_id": url1_campaign_id,
-                                           "url1_campaign_hash": url1_campaign_hash, "template": template})
+        return self._written("pair_complete", {"id": pair_id, "url1_campaign_id": url1_campaign_id,
+                                               "url1_campaign_hash": url1_campaign_hash, "template": template})
 
     def change(self, offer_id: uuid.UUID, pair_index: int, name: str | None, enabled: bool | None) -> Pair:
         pair = self._one("pair_change", {"offer_id": offer_id, "pair_index": pair_index, "name": name,
@@ -101,6 +101,13 @@ class Pairs:
     def _one(self, query: str, params: dict[str, Any]) -> Pair | None:
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=class_row(Pair)) as cur:
             return cur.execute(Q[query], params).fetchone()
+
+    def _written(self, query: str, params: dict[str, Any]) -> Pair:
+        """The row a write's RETURNING * gave back; NotFound when the row went away meanwhile."""
+        pair = self._one(query, params)
+        if pair is None:
+            raise NotFound(f"the pair is gone ({query} changed no row)")
+        return pair
 
 
 class WebhookEvents:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import gevent
 import gevent.event
@@ -187,7 +187,7 @@ class EgressPool:
         keys, gate = self._lease_plan(tuple(countries))
         args = [holder.replace(" ", "_")[:120], *countries]
 
-        def attempt() -> list:
+        def attempt() -> list[Any]:
             return available(lambda: self._lease(keys=keys, args=args))
 
         started = time.monotonic()
@@ -214,8 +214,8 @@ class EgressPool:
             plan = self._plans[countries] = (keys, gevent.lock.Semaphore())
         return plan
 
-    def _wait_turn(self, attempt: Callable[[], list], result: list | None, armed: list, countries: Sequence[str],
-                   started: float, deadline: float) -> Lease:
+    def _wait_turn(self, attempt: Callable[[], list[Any]], result: list[Any] | None, armed: list[gevent.event.Event],
+                   countries: Sequence[str], started: float, deadline: float) -> Lease:
         """The gate holder's loop: try, then sleep until a cooldown ends or a ready notice comes."""
         while True:
             if result is None:
@@ -237,7 +237,7 @@ class EgressPool:
         return self._granted(result, [country], time.monotonic(), waited=False)
 
     @staticmethod
-    def _granted(result: list, countries: Sequence[str], started: float, waited: bool) -> Lease:
+    def _granted(result: list[Any], countries: Sequence[str], started: float, waited: bool) -> Lease:
         if result[0] != 1:
             raise NoEgress(countries, int(result[1]))
         _, slot_id, token, country, now, deadline = result
@@ -255,8 +255,9 @@ class EgressPool:
         keys = [self.keys.leases, self.keys.leased(country), self.keys.ready(country),
                 self.keys.quarantine(country), self.keys.disabled(country), self.keys.slot(slot_id),
                 self.keys.window]
-        args = [slot_id, token, outcome, self.policy.cooldown_ms if cooldown_ms is None else cooldown_ms,
-                "" if trace_ms is None else round(trace_ms, 1), country]
+        args: list[str | int | float] = [slot_id, token, outcome,
+                                         self.policy.cooldown_ms if cooldown_ms is None else cooldown_ms,
+                                         "" if trace_ms is None else round(trace_ms, 1), country]
         result, at = available(lambda: self._release(keys=keys, args=args))
         return ReleaseResult(result, int(at))
 
@@ -287,10 +288,9 @@ class EgressPool:
         """Reap every lease past its deadline as a failure of kind `lease_expired`; returns the slot ids."""
         reaped = []
         for country in self.countries():
-            due = available(lambda c=country: self.client.zrangebyscore(
-                self.keys.leased(c), "-inf", self._now_ms()))
+            due = self._due(self.keys.leased(country))
             for slot_id in due:
-                entry = available(lambda s=slot_id: self.client.hget(self.keys.leases, s))
+                entry = self._lease_entry(slot_id)
                 token = entry.split(" ", 1)[0] if entry else "0"
                 if self._finish(slot_id, country, token, "lease_expired", None, None).result in (
                         "released", "quarantined", "disabled"):
@@ -301,10 +301,17 @@ class EgressPool:
         """Move quarantined slots whose backoff has ended back to ready, half-open."""
         recovered = []
         for country in self.countries():
-            due = available(lambda c=country: self.client.zrangebyscore(
-                self.keys.quarantine(c), "-inf", self._now_ms()))
+            due = self._due(self.keys.quarantine(country))
             recovered += [slot_id for slot_id in due if self._recover_one(slot_id, country, force=False)]
         return recovered
+
+    def _due(self, zset: str) -> list[str]:
+        """The members of a leased or quarantine zset whose score (deadline, retry time) has passed."""
+        return available(lambda: cast(list[str], self.client.zrangebyscore(zset, "-inf", self._now_ms())))
+
+    def _lease_entry(self, slot_id: str) -> str | None:
+        """The slot's entry in the leases hash (its fencing token first); None when it holds no lease."""
+        return available(lambda: cast(str | None, self.client.hget(self.keys.leases, slot_id)))
 
     def reset_health(self, slot_id: str, country: str) -> None:
         """Forget a slot's failures and take it out of quarantine now."""
@@ -331,7 +338,7 @@ class EgressPool:
 
     def drop(self, slot_id: str) -> bool:
         """Forget a slot that left the inventory (any lease it holds is dropped too)."""
-        country = available(lambda: self.client.hget(self.keys.slot(slot_id), "country"))
+        country = available(lambda: cast(str | None, self.client.hget(self.keys.slot(slot_id), "country")))
         if not country:
             return bool(available(lambda: self.client.srem(self.keys.index, slot_id)))
         keys = [self.keys.index, self.keys.leases, self.keys.ready(country), self.keys.leased(country),
@@ -339,10 +346,10 @@ class EgressPool:
         return bool(available(lambda: self._drop(keys=keys, args=[slot_id])))
 
     def known_ids(self) -> set[str]:
-        return available(lambda: self.client.smembers(self.keys.index))
+        return available(lambda: cast(set[str], self.client.smembers(self.keys.index)))
 
     def countries(self) -> list[str]:
-        return sorted(available(lambda: self.client.smembers(self.keys.countries)))
+        return sorted(available(lambda: cast(set[str], self.client.smembers(self.keys.countries))))
 
     def take_window(self) -> dict[str, int]:
         """Read and reset the counters gathered since the last call (one snapshot's worth)."""
@@ -380,7 +387,7 @@ class EgressPool:
 
     def slot(self, slot_id: str) -> dict[str, Any] | None:
         """A slot's live view: derived state, health counters and current lease holder; None if unknown."""
-        info = available(lambda: self.client.hgetall(self.keys.slot(slot_id)))
+        info = available(lambda: cast(dict[str, str], self.client.hgetall(self.keys.slot(slot_id))))
         if not info:
             return None
         country = info["country"]

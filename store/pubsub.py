@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import gevent
 import gevent.event
@@ -36,7 +37,7 @@ class Subscription:
             self._greenlet = gevent.spawn(self._listen)
             self._greenlet.link_exception(lambda g: log.error("subscription to %s crashed: %r", self.channel,
                                                               g.exception))
-        return self._subscribed.wait(timeout)
+        return cast(bool, self._subscribed.wait(timeout))  # gevent is untyped
 
     def stop(self) -> None:
         if self._greenlet:
@@ -54,7 +55,7 @@ class Subscription:
                 if not first:
                     self.on_reconnect()
                 first, backoff = False, 0.1
-                for message in pubsub.listen():
+                for message in pubsub.listen():  # type: ignore[no-untyped-call]  # unannotated in redis-py
                     self.on_message(str(message["data"]))
             except (redis.ConnectionError, redis.TimeoutError):
                 self._subscribed.clear()

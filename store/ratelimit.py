@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import redis
 
@@ -13,7 +13,8 @@ from store.redis_client import available
 WINDOW_S = 60
 
 
-class Hit(NamedTuple):
+@dataclass(frozen=True)
+class Hit:  # not a NamedTuple: its `count` would shadow tuple.count
     count: int  # hits of this key in the current window, this one included
     retry_after_s: int  # seconds until the window ends
 

@@ -11,12 +11,14 @@ from typing import TypeVar
 import gevent.queue
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from store.errors import StoreUnavailable
 
 try:
-    from redis.driver_info import DriverInfo
+    from redis.driver_info import DriverInfo as _DriverInfo
+    DriverInfo: type[_DriverInfo] | None = _DriverInfo
 except ImportError:  # redis-py before DriverInfo reads its own version once, at import
     DriverInfo = None
 
@@ -79,7 +81,7 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     return deleted + (client.delete(*batch) if batch else 0)
 
 
-def register_script(client: redis.Redis, name: str, **constants: int | str):
+def register_script(client: redis.Redis, name: str, **constants: int | str) -> Script:
     """Register `lua/<name>.lua` once (EVALSHA on each call, reloaded after a Redis restart), with `constants`
     defined as locals ahead of it: fewer ARGV to encode per call; different constants, a different script."""
     header = "".join(f"local {key} = {value if isinstance(value, int) else _lua_string(value)}\n"

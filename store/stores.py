@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import redis
 from psycopg_pool import ConnectionPool
+from redis import Redis
 
 from store import database, redis_client
 from store.batching import GroupCommit
@@ -27,7 +28,7 @@ from store.keys import Keyspace
 from store.locks import Holds, IntervalLocks
 from store.offer_changes import OfferChanges
 from store.offers import Offers
-from store.pair_guards import PairGuards
+from store.pair_guards import Decision, PairGuards
 from store.pairs import Pairs, WebhookEvents
 from store.pool import EgressPool, PoolPolicy
 from store.ratelimit import RateLimiter
@@ -67,7 +68,7 @@ class StoreOptions:
 
 @dataclass
 class Stores:
-    redis: redis.Redis
+    redis: Redis  # (a field named after the module: hence `Redis`, imported by name)
     db: ConnectionPool
     keys: Keyspace
     embedded: EmbeddedStores | None
@@ -90,9 +91,9 @@ class Stores:
     jobs: ConsoleJobs
     redis_url: str = ""
     postgres_url: str = ""
-    event_log: GroupCommit = field(init=False)
-    event_finisher: GroupCommit = field(init=False)
-    pair_decisions: GroupCommit = field(init=False)
+    event_log: GroupCommit[dict[str, Any], int] = field(init=False)
+    event_finisher: GroupCommit[tuple[int, str], None] = field(init=False)
+    pair_decisions: GroupCommit[Decision, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.event_log = GroupCommit(self.events.receive)  # postbacks, each caller back once its row is durable
@@ -118,7 +119,7 @@ class Stores:
         return stores
 
     @classmethod
-    def on(cls, client: redis.Redis, db: ConnectionPool, options: StoreOptions,
+    def on(cls, client: Redis, db: ConnectionPool, options: StoreOptions,
            embedded: EmbeddedStores | None = None) -> Stores:
         """The repositories on these clients."""
         keys = Keyspace(options.prefix)
@@ -147,7 +148,7 @@ class Stores:
             self.embedded.release()
 
 
-def _connect(options: StoreOptions, redis_url: str, postgres_url: str) -> tuple[redis.Redis, ConnectionPool]:
+def _connect(options: StoreOptions, redis_url: str, postgres_url: str) -> tuple[Redis, ConnectionPool]:
     if not database.is_cooperative():
         raise NotCooperative("psycopg was imported before gevent patching: its C wait function would block the hub")
     client = redis_client.connect(redis_url, max_connections=options.redis_max_connections,

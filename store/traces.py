@@ -61,7 +61,9 @@ class Traces:
         one was handed twice), the oldest one's age, how many name a trace that was never recorded, and how many
         used a trace whose first hop was not `clean_url` (something of another click went into it)."""
         with translated_errors(), self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(Q["traces_ahead_uses"], {"offer_id": offer_id, "clean_url": clean_url}).fetchone()
+            row = cur.execute(Q["traces_ahead_uses"], {"offer_id": offer_id, "clean_url": clean_url}).fetchone()
+        assert row is not None, "an aggregate without GROUP BY returns one row"
+        return row
 
     def by_outcome(self, offer_id: uuid.UUID | None = None) -> dict[str, int]:
         with translated_errors(), self.db.connection() as conn:

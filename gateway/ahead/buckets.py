@@ -74,6 +74,8 @@ class AheadTrace:
 
     @classmethod
     def of(cls, trace_id: uuid.UUID, result: TraceResult) -> AheadTrace:
+        """A successful trace (it has a final URL) as an entry."""
+        assert result.final_url is not None, "only a successful trace is kept"
         return cls(trace_id, result.final_url, params.chain_params([hop.url for hop in result.hops]),
                    result.slot_id, [list(pair) for pair in result.params])
 

@@ -95,7 +95,8 @@ class SuffixFeed:
         FeedLimited."""
         offer, token = self.find(request.offer), request.token
         expected = offer.feed_token.encode() if offer and offer.feed_token else NO_TOKEN
-        if not hmac.compare_digest((token or "").encode(), expected) or offer is None or not offer.feed_token:
+        matches = hmac.compare_digest((token or "").encode(), expected)  # compared even for no offer: same time
+        if offer is None or not offer.feed_token or not token or not matches:
             refused = self.limiter.hit("feed-refused", request.client)
             if refused.count > self.refusals_per_minute:
                 raise FeedLimited(refused.retry_after_s)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,7 +77,7 @@ class Filler:
         self.metrics = metrics
         self.settings = settings
         self.identity = identity
-        self.in_flight: Counter[tuple] = Counter()
+        self.in_flight: Counter[tuple[uuid.UUID | None, str]] = Counter()  # traces under way per (offer, country)
         self.greenlet: gevent.Greenlet | None = None
         self._offers: list[Offer] = []
         self._offers_at = -OFFERS_REFRESH_S

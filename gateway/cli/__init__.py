@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import entry_points
+from typing import cast
 
 from gateway import __version__, config, text
 from gateway.cli import ahead_cmd, core_cmd, offers_cmd, pairs_cmd, pool_cmd, trace_cmd
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.server.log_level)
     try:
-        return args.handler(settings, args)
+        return cast(int, args.handler(settings, args))  # each command's handler (set_defaults) returns its status
     except ValidationError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2

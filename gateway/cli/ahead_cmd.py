@@ -25,7 +25,7 @@ def cmd_ads_script(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("ads-script", help="print a Google Ads script that sets final URL suffixes from the feed")
     p.add_argument("key", metavar="OFFER", help="id or slug")
     p.add_argument("--label", help="the Google Ads campaign label to update (default gateway:SLUG)")

@@ -64,7 +64,7 @@ def cmd_example_config(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="run the HTTP gateway")
     serve.add_argument("--host", help="listen address (default [server] host)")
     serve.add_argument("--port", type=int, help="listen port (default [server] port)")

@@ -12,6 +12,7 @@ from gateway.config import Settings
 from gateway.errors import ValidationError
 from gateway.process.services import Services
 from store.errors import StoreError
+from store.offers import Offer
 
 FIELD_OPTIONS = {  # argparse destination -> offer field
     "slug": "slug", "name": "name", "tracking_url": "tracking_url", "fallback_url": "fallback_url",
@@ -48,7 +49,7 @@ def _policy(text: str, renames: list[str]) -> dict[str, Any]:
     return {"mode": mode, "params": [n for n in names.split(",") if n], "rename": rename}
 
 
-def show(offer, ahead: dict[str, Any]) -> None:
+def show(offer: Offer, ahead: dict[str, Any]) -> None:
     for key, value in offer.as_dict().items():
         print(f"{key:20} {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
     print(f"{'ahead':20} depth {ahead['depth']}, max age {ahead['max_age_s']} s; "
@@ -163,7 +164,7 @@ def _field_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--ahead-max-age-s", type=int, help="oldest a kept trace may be (default [ahead] max_age_s)")
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = commands.add_parser("offers", help="offers: add, list, show, update, disable")
     sub = group.add_subparsers(dest="offers_command", required=True, metavar="ACTION")
     p = sub.add_parser("add", help="add an offer")

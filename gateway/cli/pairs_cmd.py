@@ -82,7 +82,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = commands.add_parser("pairs", help="Trackier campaign pairs of an offer")
     sub = group.add_subparsers(dest="pairs_command", required=True, metavar="ACTION")
     p = sub.add_parser("create", help="create N more pairs (URL1 + URL2 campaigns, template, token)")

@@ -128,7 +128,7 @@ def cmd_maintain(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = commands.add_parser("pool", help="egress pool: provision, inspect, repair")
     sub = group.add_subparsers(dest="pool_command", required=True, metavar="ACTION")
 

@@ -47,7 +47,7 @@ def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def print_result(result: tracer.TraceResult) -> None:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for n, hop in enumerate(result.hops, 1):
         rows.append((n, hop.status, hop.kind, f"{hop.ms:.1f}", hop.bytes, hop.url))
         if hop.next:
@@ -60,7 +60,7 @@ def print_result(result: tracer.TraceResult) -> None:
         print("params " + "&".join(f"{k}={v}" for k, v in result.params))
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("trace", help="follow a redirect chain like a browser and show every hop")
     p.add_argument("url", metavar="URL")
     route = p.add_mutually_exclusive_group()

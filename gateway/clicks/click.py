@@ -15,7 +15,9 @@ click fell back goes into the bucket for the next click, if nothing of its click
 no pass-through value), `ahead_only` sends to the fallback at once (`fallback_ahead_empty`).
 
 The click path only redirects to an offer's own URLs or to where their traced chains end, never to a URL
-taken from the request. Records go to the background writer; nothing here waits on a store but the lease.
+taken from the request. Records, and the answers of uses of traces made ahead, go to the background; what a click
+waits on a store for is one Redis call (the take with its budget, or the budget of an inline click) and, traced
+inline, the lease.
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ def fallback_url(offer: Offer, inbound: list[tuple[str, str]]) -> str:
                                      params.passes(offer.pass_through)))
 
 
-def destination(offer: Offer, result: TraceResult, inbound: list[tuple[str, str]]) -> str:
-    """Where a successful click goes (see `params.landing`), safe for a Location header."""
+def destination(offer: Offer, result: TraceResult | None, inbound: list[tuple[str, str]]) -> str | None:
+    """Where a successful click goes (see `params.landing`), safe for a Location header; None when the trace did
+    not end on a page (no result in time, or a failure)."""
+    if result is None or not result.ok or result.final_url is None:
+        return None
     chain = params.chain_params([hop.url for hop in result.hops])
     return safe_location(params.landing(result.final_url, chain, offer.param_policy, inbound))
 
@@ -134,8 +139,7 @@ class ClickHandler:
         try:
             result = job.wait(max(0.0, offer.wait_ms / 1000 - (time.monotonic() - started)))
             outcome = outcome_of(result)
-            location = (destination(offer, result, click.inbound) if outcome == Outcome.FINAL
-                        else fallback_url(offer, click.inbound))
+            location = destination(offer, result, click.inbound) or fallback_url(offer, click.inbound)
             return self._answer(record, started, location, outcome)
         finally:
             job.answered()

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import cast
 
 import gevent
 import gevent.event
@@ -47,7 +48,7 @@ class OfferCache:
             loader = gevent.spawn(self._load, slug, pending)  # a store error reaches every waiter through `pending`
             loader.link_exception(lambda g: log.error("loading offer %r crashed: %r", slug, g.exception))
         try:
-            return pending.get(timeout=STALE_WAIT_S if entry else None)
+            return cast(Offer | None, pending.get(timeout=STALE_WAIT_S if entry else None))
         except (gevent.Timeout, StoreUnavailable):
             if entry:
                 return entry[1]

@@ -23,11 +23,11 @@ class ClickReports:
         offer = self.offers.get(offer_key)
         return {"offer": offer.slug, "minutes": self.click_stats.minutes(str(offer.id), minutes)}
 
-    def stream(self, count: int) -> list[tuple[str, dict]]:
+    def stream(self, count: int) -> list[tuple[str, dict[str, str]]]:
         """The newest `count` entries of the recent-trace stream (Redis), newest first."""
         return self.click_stats.recent(count)
 
-    def follow(self, after: str, block_ms: int) -> list[tuple[str, dict]]:
+    def follow(self, after: str, block_ms: int) -> list[tuple[str, dict[str, str]]]:
         """Stream entries after `after`, waiting up to `block_ms` for some."""
         return self.click_stats.follow(after, block_ms)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Any
 from urllib.parse import quote
 
 from bottle import Bottle, HTTPResponse, request, static_file
@@ -17,6 +16,7 @@ from gateway.console.gate import ADMIN, Gate, SignInRefused, TooManySignIns
 from gateway.errors import ValidationError
 from gateway.routes.clients import Clients
 from gateway.routes.errors import problem_for
+from gateway.routes.wsgi import WSGIApp
 from store.errors import StoreError
 
 PUBLIC = ("/signin", "/static/", "/favicon.ico")
@@ -28,7 +28,7 @@ def local(path: str) -> str:
     return path if LOCAL_PATH.fullmatch(path) else "/"
 
 
-def build(gate: Gate, clients: Clients, pages: Sequence[Callable[[Bottle], object]]) -> Callable[..., Any]:
+def build(gate: Gate, clients: Clients, pages: Sequence[Callable[[Bottle], object]]) -> WSGIApp:
     """The console: the gate, sign-in and out, static files, and `pages` (each registers its routes on the app)."""
     app = Bottle(catchall=True)
     app.default_error_handler = web.error_page

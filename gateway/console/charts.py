@@ -40,7 +40,7 @@ def stacked_bars(columns: Sequence[tuple[str, Mapping[str, int]]], keys: Sequenc
     width = plot_w / max(len(columns), 1)
     body = []
     for i, (label, counts) in enumerate(columns):
-        base = TOP + plot_h
+        base: float = TOP + plot_h
         for n, key in enumerate(keys):
             value = counts.get(key, 0)
             if not value:

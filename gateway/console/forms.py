@@ -82,7 +82,7 @@ def parsed(form: Mapping[str, str], creating: bool) -> dict[str, Any]:
             try:
                 data[f.name] = checked_json((text or "{}").encode("utf-8"), f.name)
             except ValidationError as exc:
-                raise ValidationError(f.name, f"{exc.message}: JSON like {f.help}") from None
+                raise ValidationError(f.name, f"must be JSON, like {f.help} ({exc.message})") from None
         elif f.kind == "optional_text":
             data[f.name] = text or None
         elif text or not creating:

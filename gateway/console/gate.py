@@ -59,7 +59,9 @@ class Gate:
 
     def session(self, cookie: str | None) -> Session | None:
         """The cookie's session, while its token is still the role's token and no admin ended it everywhere."""
-        found = self.sessions.get(cookie) if cookie else None
+        if not cookie:
+            return None
+        found = self.sessions.get(cookie)
         if found is None:
             return None
         if found.created_ms < found.valid_since_ms or not hmac.compare_digest(found.token, self._made_with(found.role)):
@@ -84,4 +86,6 @@ class Gate:
 
     @staticmethod
     def csrf_ok(session: Session, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), session.csrf.encode())
+        if not given:
+            return False
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), session.csrf.encode())

@@ -31,7 +31,7 @@ class OverviewStores:
 
 class Overview:
     def __init__(self, stores: OverviewStores, census: Census, records: RecordWriter,
-                 check_stores: Callable[[], dict[str, dict]]) -> None:
+                 check_stores: Callable[[], dict[str, dict[str, Any]]]) -> None:
         self.click_stats, self.snapshots, self.events = stores.click_stats, stores.snapshots, stores.events
         self.census = census
         self.records = records

@@ -20,6 +20,7 @@ from gateway.errors import ValidationError
 from gateway.postbacks.pair_controls import PairControls
 from gateway.postbacks.pair_views import PairViews
 from gateway.routes.clients import Clients
+from store.offers import Offer
 
 
 def is_admin() -> bool:
@@ -78,7 +79,7 @@ def register(app: Bottle, uses: OfferPages) -> None:
             return offer_form(offer, posted, exc)
         return web.go(f"/offers/{offer.slug}", "Saved.")
 
-    def offer_form(offer, values: dict[str, Any], error: ValidationError | None = None) -> HTTPResponse:
+    def offer_form(offer: Offer | None, values: dict[str, Any], error: ValidationError | None = None) -> HTTPResponse:
         return web.render("offer_form", 400 if error else 200, title=f"Edit {offer.slug}" if offer else "New offer",
                           offer=offer, fields=forms.FIELDS, values=values, error=error)
 
@@ -93,6 +94,7 @@ def register(app: Bottle, uses: OfferPages) -> None:
 
     def render_offer(key: str, test: dict[str, Any] | None = None, tested: int | None = None) -> HTTPResponse:
         offer = catalog.get(key)
+        assert offer.id is not None, "a stored offer has its id"
         return web.render("offer", title=offer.name, offer=offer, base=click_base(),
                           stats=views.stats(offer.slug, reveal=is_admin()),
                           ahead=uses.ahead.status(offer), job=request.query.get("job", ""), test=test,

@@ -3,6 +3,7 @@ add, import, remove, switch and reset slots; the size calculator."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bottle import Bottle, HTTPResponse, request
@@ -44,7 +45,7 @@ def register(app: Bottle, slots: Slots, census: Census, providers: list[str], co
                           providers=providers, size=size_query(), error=error, posted=posted or {},
                           cooldown_s=cooldown_s)
 
-    def acting(action, done: str) -> HTTPResponse:
+    def acting(action: Callable[[dict[str, str]], object], done: str) -> HTTPResponse:
         posted = web.form()
         try:
             result = action(posted)

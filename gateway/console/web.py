@@ -3,9 +3,9 @@ one-shot notice carried across a redirect, the security headers, and errors as p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, unquote
 
 from bottle import HTTPError, HTTPResponse, request, response, template
@@ -13,6 +13,7 @@ from bottle import HTTPError, HTTPResponse, request, response, template
 from gateway import text
 from gateway.errors import ValidationError
 from gateway.routes.errors import problem_for
+from gateway.routes.wsgi import StartResponse, WSGIApp
 from store.console import Session
 
 VIEWS = str(Path(__file__).with_name("views"))
@@ -26,7 +27,7 @@ NAV = (("/", "Overview"), ("/offers", "Offers"), ("/pool", "Pool"), ("/traces", 
 
 
 def session() -> Session | None:
-    return request.environ.get("console.session")
+    return cast("Session | None", request.environ.get("console.session"))
 
 
 def secure() -> bool:
@@ -81,7 +82,7 @@ def problem_page(status: int, message: str) -> HTTPResponse:
     return render("error", status, status_code=status, message=message)
 
 
-def pages(callback: Callable) -> Callable:
+def pages(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Bottle plugin: what a page raises becomes a page with its status (routes/errors.py); unexpected errors are
     logged and shown as one line."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -100,13 +101,13 @@ def error_page(err: HTTPError) -> str:
     response.set_header("Content-Type", "text/html; charset=utf-8")
     message = {404: "There is no such page.", 405: "That action is not possible here."}.get(
         err.status_code, "internal error; see the gateway log")
-    return problem_page(err.status_code, message).body
+    return cast(str, problem_page(err.status_code, message).body)
 
 
-def with_headers(app: Callable) -> Callable:
+def with_headers(app: WSGIApp) -> WSGIApp:
     """WSGI middleware: the security headers on every console response."""
-    def wrapped(environ: dict[str, Any], start_response: Callable) -> Any:
-        def start(status: str, headers: list, exc_info: Any = None) -> Any:
+    def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             names = {name.lower() for name, _ in headers}
             extra = [(k, v) for k, v in HEADERS.items() if k.lower() not in names]
             return start_response(status, headers + extra, exc_info)

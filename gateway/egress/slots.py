@@ -118,7 +118,8 @@ class Slots:
         return self._import_rows(_csv_rows(text))
 
     def _import_rows(self, rows: list[tuple[StaticProxy, str, str | None]]) -> dict[str, Any]:
-        slots, skipped, seen, taken = [], 0, set(), set()
+        slots: list[Slot] = []
+        skipped, seen, taken = 0, set[StaticProxy](), set[str]()
         for proxy, country, slot_id in rows:
             if proxy in seen or self.inventory.find_static(*_identity(proxy)):
                 skipped += 1
@@ -231,5 +232,5 @@ def _csv_rows(text: str) -> list[tuple[StaticProxy, str, str | None]]:
     return rows
 
 
-def _identity(proxy: StaticProxy) -> tuple:
+def _identity(proxy: StaticProxy) -> tuple[str, str, int, str | None, str | None]:
     return proxy.scheme, proxy.host, proxy.port, proxy.username, proxy.password

@@ -32,10 +32,13 @@ class PairControls:
         if enabled is False and index == 1:
             raise Conflict("pair 1 cannot be disabled: postbacks that name only the offer are routed to it")
         offer = self.offers.get(offer_key)
+        assert offer.id is not None, "a stored offer has its id"
         pair = self.pairs.change(offer.id, index, name.strip() if name else None, enabled)
         self.catalog.changed(offer.slug)
         return pair
 
     def test(self, offer_key: str, index: int) -> dict[str, Any]:
         """A synthetic postback for pair `index` through the real routing path, processed now: what happened."""
-        return self.receiver.synthetic(self.pairs.get(self.offers.get(offer_key).id, index))
+        offer = self.offers.get(offer_key)
+        assert offer.id is not None, "a stored offer has its id"
+        return self.receiver.synthetic(self.pairs.get(offer.id, index))

@@ -141,6 +141,7 @@ class PairCreation:
     @staticmethod
     def campaign_title(offer: Offer, index: int, role: str) -> str:
         """Unique per offer, pair and role, and the same on every run: how a lost creation is found again."""
+        assert offer.id is not None, "a stored offer has its id"
         return f"{offer.slug} #{index} {role} {offer.id.hex[:8]}"
 
     def campaign_payload(self, offer: Offer, index: int, role: str, url: str) -> dict[str, Any]:
@@ -178,11 +179,12 @@ class PairCreation:
             raise NoSlotToTrace(f"no egress slot in {', '.join([offer.country, *offer.fallback_countries])} was "
                                 "free to trace the offer's chain (to find the landing page its pairs point at): "
                                 "try again, add slots, or set final_url on the offer")
-        if not result.ok or urlsplit(result.final_url).scheme not in ("http", "https"):
+        landing = result.final_url
+        if not result.ok or landing is None or urlsplit(landing).scheme not in ("http", "https"):
             raise ValidationError("final_url", f"is empty and the tracking URL's chain did not end on a web page "
-                                               f"({result.error or result.final_url}): set it on the offer")
-        self.catalog.update(str(offer.id), {"final_url": result.final_url})
-        return result.final_url
+                                               f"({result.error or landing}): set it on the offer")
+        self.catalog.update(str(offer.id), {"final_url": landing})
+        return landing
 
     def claim(self, offer_key: str) -> Claim:
         """The right to create the offer's pairs; Conflict while another creation runs. `create` releases it."""
@@ -208,6 +210,7 @@ class PairCreation:
             claim.release()
 
     def _create(self, offer: Offer, count: int, progress: Progress | None, claim: Claim) -> CreationReport:
+        assert offer.id is not None, "a stored offer has its id"
         existing = self.pairs.for_offer(offer.id)
         incomplete = [pair for pair in existing if not pair.complete]
         new = max(0, count - len(incomplete))
@@ -217,12 +220,13 @@ class PairCreation:
         self.require_settings()
         landing = self.final_url(offer)
         first_new = max((pair.pair_index for pair in existing), default=0) + 1
-        plan = [(pair.pair_index, pair) for pair in incomplete[:count]]
+        plan: list[tuple[int, Pair | None]] = [(pair.pair_index, pair) for pair in incomplete[:count]]
         plan += [(index, None) for index in range(first_new, first_new + new)]
         return self._create_planned(offer, plan, landing, progress or (lambda done, total, index: None), claim)
 
     def _create_planned(self, offer: Offer, plan: list[tuple[int, Pair | None]], landing: str,
                         progress: Progress, claim: Claim) -> CreationReport:
+        assert offer.id is not None, "a stored offer has its id"
         report = CreationReport(offer.slug)
         for n, (index, partial) in enumerate(plan):
             progress(n, len(plan), index)
@@ -239,6 +243,7 @@ class PairCreation:
 
     def _create_one(self, offer: Offer, index: int, partial: Pair | None, landing: str, pace: bool,
                     renew: Callable[[], None]) -> Pair:
+        assert offer.id is not None, "a stored offer has its id"
         pacing = self.settings.create_pacing_ms / 1000
         destination = url2_destination(landing, offer.sub_id_mapping)
         if partial is None:

@@ -56,10 +56,12 @@ class PairViews:
 
     def listing(self, offer_key: str) -> dict[str, Any]:
         offer = self.offers.get(offer_key)
+        assert offer.id is not None, "a stored offer has its id"
         return {"offer": offer.slug, "pairs": [self.view(p) for p in self.pairs.for_offer(offer.id)]}
 
     def stats(self, offer_key: str, reveal: bool = True) -> dict[str, Any]:
         offer = self.offers.get(offer_key)
+        assert offer.id is not None, "a stored offer has its id"
         rows = self.pairs.for_offer(offer.id)
         last = [p.last_webhook_at for p in rows if p.last_webhook_at]
         return {"offer": offer.slug, "pairs_total": len(rows), "pairs_enabled": sum(p.enabled for p in rows),
@@ -71,6 +73,7 @@ class PairViews:
         """The offer's pairs as CSV (formula-safe; tokens masked unless `reveal`), with the file name to save it
         under."""
         offer = self.offers.get(offer_key)
+        assert offer.id is not None, "a stored offer has its id"
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)

@@ -89,7 +89,7 @@ class Receipt:
 
 def parse(query: list[tuple[str, str]], body: bytes, content_type: str) -> Postback:
     """A postback from the query and a form or JSON body (the body wins); BadPostback when unreadable."""
-    values = {}
+    values: dict[str, str] = {}
     for name, value in query:
         values.setdefault(name, value)
     values.update(_body(body, content_type))
@@ -128,8 +128,8 @@ def _body(body: bytes, content_type: str) -> dict[str, str]:
 
 
 class Receiver:
-    def __init__(self, router: PostbackRouter, event_log: GroupCommit, events: WebhookEvents, limiter: RateLimiter,
-                 updater: PairUpdater, metrics: Metrics, unknown_per_minute: int) -> None:
+    def __init__(self, router: PostbackRouter, event_log: GroupCommit[dict[str, Any], int], events: WebhookEvents,
+                 limiter: RateLimiter, updater: PairUpdater, metrics: Metrics, unknown_per_minute: int) -> None:
         self.router = router
         self.event_log = event_log
         self.events = events
@@ -179,8 +179,9 @@ class Receiver:
         postback = Postback(pair.webhook_token, {"campaign_id": pair.url1_campaign_id or "",
                                                  "click_id": f"test-{uuid.uuid4().hex[:12]}", "force_update": "true"})
         receipt = self.receive(postback, None, enqueue=False)
-        answer = {"status": receipt.outcome, "event_id": receipt.event_id, "pair": receipt.pair}
+        answer: dict[str, Any] = {"status": receipt.outcome, "event_id": receipt.event_id, "pair": receipt.pair}
         if receipt.outcome == Received.ACCEPTED:
+            assert receipt.event_id is not None, "an accepted postback has been recorded"
             answer["status"] = self.updater.process(receipt.event_id) or "taken by another worker"
             event = self.events.get(receipt.event_id)
             answer.update(error=event["error"], sub_id_values=event["sub_id_values"])

@@ -10,6 +10,7 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from gateway.config import Secret
 from store.errors import NotFound
@@ -17,6 +18,7 @@ from store.offers import Offer, Offers
 from store.pairs import Pair, Pairs
 
 MAX_CACHED = 10_000
+RouteKey: TypeAlias = tuple[str, str | None, str | None]  # a postback's secret, campaign_id and camp_id
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class PostbackRouter:
         self.pairs = pairs
         self.campaign_secret = campaign_secret
         self.ttl_s = ttl_s
-        self._by_key: dict[tuple, tuple[float, Route | None]] = {}
+        self._by_key: dict[RouteKey, tuple[float, Route | None]] = {}
         self._by_pair: dict[int, tuple[float, Route]] = {}
 
     def route(self, token: str, campaign_id: str | None, camp_id: str | None = None) -> Route | None:
@@ -55,6 +57,7 @@ class PostbackRouter:
         offer = self.offers.find(str(offer_id)) if offer_id else None
         if offer is None or not hmac.compare_digest(str(offer.id).encode(), token.lower().encode()):
             return None
+        assert offer.id is not None, "a stored offer has its id"
         try:
             return Route("offer", offer, self.pairs.get(offer.id, 1))
         except NotFound:
@@ -85,7 +88,7 @@ class PostbackRouter:
             self._remember(None, found)
         return found
 
-    def _remember(self, key: tuple | None, found: Route | None) -> None:
+    def _remember(self, key: RouteKey | None, found: Route | None) -> None:
         if len(self._by_key) + len(self._by_pair) >= MAX_CACHED:
             self.clear()
         expires = time.monotonic() + self.ttl_s

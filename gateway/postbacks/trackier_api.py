@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import gevent
 import requests
@@ -99,7 +99,8 @@ def refusal(status: int, data: object, text: str = "") -> str:
 def _errors(data: object) -> list[dict[str, Any]]:
     if not isinstance(data, dict):
         return []
-    items = data.get("errors") if isinstance(data.get("errors"), list) else [data.get("error")]
+    errors = data.get("errors")
+    items = errors if isinstance(errors, list) else [data.get("error")]
     return [item for item in items if isinstance(item, dict)]
 
 
@@ -140,7 +141,7 @@ class TrackierClient:
 
     # -- campaigns -----------------------------------------------------------------------------------------------
 
-    def create_campaign(self, payload: Mapping, **context: object) -> Campaign:
+    def create_campaign(self, payload: Mapping[str, Any], **context: object) -> Campaign:
         """Create a campaign (its `title` must be unique). After an ambiguous failure the campaign is looked up
         by title and adopted when it exists; it is created again only when it does not."""
         title = str(payload.get("title") or "")
@@ -163,7 +164,8 @@ class TrackierClient:
         """The campaign with exactly this title (`GET /v2/campaigns`, page by page), or None."""
         for page in range(1, MAX_PAGES + 1):
             answer = self._call("GET", f"/v2/campaigns?page={page}&limit={PAGE_SIZE}", None, context)
-            campaigns = answer.get("campaigns") if isinstance(answer.get("campaigns"), list) else []
+            listed = answer.get("campaigns")
+            campaigns = listed if isinstance(listed, list) else []
             for campaign in campaigns:
                 if isinstance(campaign, dict) and campaign.get("title") == title:
                     return _campaign({"campaign": campaign})
@@ -172,7 +174,8 @@ class TrackierClient:
         return None
 
     def get_campaign(self, campaign_id: str, **context: object) -> dict[str, Any]:
-        return self._call("GET", f"/v2/campaigns/{campaign_id}", None, context).get("campaign", {})
+        answer = self._call("GET", f"/v2/campaigns/{campaign_id}", None, context)
+        return cast(dict[str, Any], answer.get("campaign", {}))
 
     def set_sub_ids(self, campaign_id: str, values: Mapping[str, str], **context: object) -> dict[str, Any]:
         """Set every mapped `{pN}` macro of the campaign: a value the chain no longer hands out is sent empty, so
@@ -216,11 +219,11 @@ class TrackierClient:
                 raise _Retry(TrackierError(f"{where}: Trackier could not be reached ({error})"), False) from None
             raise _Retry(Ambiguous(f"{where}: no answer ({error})"), True) from None
         data = _json(response)
-        ok = 200 <= response.status_code < 300 and isinstance(data, dict) and data.get("success") is not False
-        said = None if ok else refusal(response.status_code, data, response.text)
-        self._record(method, path, response.status_code, started, attempt, said, context)
-        if ok:
+        if 200 <= response.status_code < 300 and isinstance(data, dict) and data.get("success") is not False:
+            self._record(method, path, response.status_code, started, attempt, None, context)
             return data
+        said = refusal(response.status_code, data, response.text)
+        self._record(method, path, response.status_code, started, attempt, said, context)
         raise self._refused(where, response, data, said)
 
     def _refused(self, where: str, response: requests.Response, data: object, said: str) -> Exception:
@@ -243,7 +246,7 @@ class TrackierClient:
                    min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2))
 
     def _record(self, method: str, path: str, status: int | None, started: float, attempt: int,
-                error: str | None, context: Mapping) -> None:
+                error: str | None, context: Mapping[str, object]) -> None:
         call = {"method": method, "path": path.split("?")[0], "status": status, "attempt": attempt,
                 "ms": round((time.perf_counter() - started) * 1000), "error": error,
                 "offer_id": context.get("offer_id"), "pair_id": context.get("pair_id")}
@@ -271,7 +274,8 @@ def _json(response: requests.Response) -> object:
 
 
 def _campaign(answer: dict[str, Any]) -> Campaign:
-    campaign = answer.get("campaign") if isinstance(answer.get("campaign"), dict) else {}
+    found = answer.get("campaign")
+    campaign: dict[str, Any] = found if isinstance(found, dict) else {}
     campaign_id = campaign.get("id", answer.get("id"))
     if campaign_id in (None, ""):
         raise TrackierError("Trackier created a campaign but its answer carries no id")

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import gevent
 import gevent.event
@@ -81,8 +81,8 @@ class UpdateStores:
     events: WebhookEvents
     pairs: Pairs
     guards: PairGuards
-    decisions: GroupCommit
-    finisher: GroupCommit
+    decisions: GroupCommit[Decision, str]
+    finisher: GroupCommit[tuple[int, str], None]
 
 
 class PairUpdater:
@@ -122,7 +122,7 @@ class PairUpdater:
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued event has been processed (or `timeout`)."""
-        return self._idle.wait(timeout)
+        return cast(bool, self._idle.wait(timeout))
 
     def start(self) -> None:
         for _ in range(self.settings.workers):
@@ -152,7 +152,7 @@ class PairUpdater:
         is claimed, and the quick outcomes are written in group commits."""
         timeout = self.settings.processing_timeout_s
         claimed = event is None
-        if claimed:
+        if event is None:
             event = self.stores.events.claim(event_id, timeout)
             if event is None:
                 return None

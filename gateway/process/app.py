@@ -4,7 +4,7 @@ per concern, each given only the services it calls. The routes themselves know n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from gateway.console import app as console_app
@@ -15,9 +15,10 @@ from gateway.routes import api, api_offers, api_pairs, api_pool, probes
 from gateway.routes.click_links import ClickApp
 from gateway.routes.feed import FeedApp
 from gateway.routes.postback_hook import PostbackApp
+from gateway.routes.wsgi import StartResponse, WSGIApp
 
 
-def build_app(services: Services) -> Callable:
+def build_app(services: Services) -> WSGIApp:
     settings = services.settings
     root = probes.build(services.stores, services.metrics, settings.metrics.token.reveal())
     admin = api.build(services.admin_token, [
@@ -37,10 +38,10 @@ def build_app(services: Services) -> Callable:
         lambda app: pages_pool.register(app, services.slots, services.census, sorted(settings.providers),
                                         settings.pool.cooldown_s),
         lambda app: pages_traces.register(app, services.reports, services.catalog, services.trace_tool, clients)])
-    exact = {"/track-hit": clicks, "/webhooks/trackier": postbacks, "/healthz": root, "/readyz": root,
-             "/metrics": root}
+    exact: dict[str, WSGIApp] = {"/track-hit": clicks, "/webhooks/trackier": postbacks, "/healthz": root,
+                                 "/readyz": root, "/metrics": root}
 
-    def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/"):  # not Bottle.mount: it would decode a non-ASCII path twice and fail
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/api"

@@ -67,7 +67,7 @@ class Supervisor:
             if done == 0:
                 continue
             started = self.children.pop(pid)
-            multiprocess.mark_process_dead(pid)
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
             if self.stopping:
                 continue
             lived = time.monotonic() - started

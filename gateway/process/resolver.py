@@ -10,6 +10,7 @@ from __future__ import annotations
 import _socket
 import ipaddress
 import socket
+from typing import TypeAlias, cast
 
 import gevent
 from gevent.resolver.thread import Resolver as ThreadResolver
@@ -27,11 +28,15 @@ def _literal(host: object) -> bool:
     return True
 
 
-class Resolver(ThreadResolver):
-    def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+AddrInfo: TypeAlias = list[tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]]]
+
+
+class Resolver(ThreadResolver):  # type: ignore[misc]  # gevent ships no type information: its classes are Any
+    def getaddrinfo(self, host: bytes | str | None, port: bytes | str | int | None, family: int = 0, type: int = 0,
+                    proto: int = 0, flags: int = 0) -> AddrInfo:
         if _literal(host):
             return _socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-        return super().getaddrinfo(host, port, family, type, proto, flags)
+        return cast(AddrInfo, super().getaddrinfo(host, port, family, type, proto, flags))
 
 
 def install() -> None:

@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gevent
 import gevent.event
@@ -20,6 +20,7 @@ from gateway.process import wsgiserver
 from gateway.process.app import build_app
 from gateway.process.services import Services
 from gateway.routes.auth import TOKEN_FILE
+from gateway.routes.wsgi import StartResponse, WSGIApp
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class InFlight:
     While draining, responses carry `Connection: close` so keep-alive clients leave instead of lingering.
     """
 
-    def __init__(self, app: Callable, metrics: Metrics) -> None:
+    def __init__(self, app: WSGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
         self.count = 0
@@ -38,12 +39,12 @@ class InFlight:
         self.idle.set()
         self.draining = False
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         self.count += 1
         self.idle.clear()
         self.metrics.http_in_flight.inc()
 
-        def respond(status: str, headers: list, exc_info=None):
+        def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             self.metrics.http_requests.labels(status[0] + "xx").inc()
             if self.draining:
                 headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
@@ -60,7 +61,7 @@ class InFlight:
     def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` for in-flight requests; True when none is left."""
         self.draining = True
-        return self.idle.wait(timeout)
+        return cast(bool, self.idle.wait(timeout))
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,

@@ -17,21 +17,25 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-from collections.abc import Callable
+from typing import Any, Literal, TypeAlias, cast
 from urllib.parse import unquote_plus
 
 import gevent
 import gevent.pool
 from gevent import pywsgi
 
+from gateway.routes.wsgi import WSGIApp
+
 SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
 QUERY = re.compile(r"\?(\S*)")
+# what pywsgi's handle_one_request returns: None (close), (status, raw response) (close after it), True (read more)
+Outcome: TypeAlias = tuple[str, bytes] | Literal[True] | None
 
 
 def redacted(request_line: str) -> str:
     """`request_line` with the value of every query parameter whose name, decoded as the server reads it (`%74oken`
     is `token`), speaks of a token, a secret or a password replaced by `[redacted]`."""
-    def query(found: re.Match) -> str:
+    def query(found: re.Match[str]) -> str:
         fields = []
         for field in re.split("([&;])", found.group(1)):
             name, equals, _ = field.partition("=")
@@ -45,43 +49,44 @@ class SlowClient(socket.timeout):
     """The request's headers did not arrive within the header timeout."""
 
 
-class Handler(pywsgi.WSGIHandler):
+class Handler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent ships no type information: its classes are Any
     """Starts the header deadline once the first byte of a request is there, ends it once the headers are read."""
 
     _deadline: gevent.Timeout | None = None
+    requestline: str | None
 
     def read_requestline(self) -> str:
         timeout = self.server.header_timeout_s
         if timeout:
             self.rfile.peek(1)  # the idle wait before a request: bounded by the socket's own timeout
             self._deadline = gevent.Timeout.start_new(timeout, SlowClient("request headers too slow"))
-        return super().read_requestline()
+        return cast(str, super().read_requestline())
 
-    def read_request(self, raw_requestline: str):
+    def read_request(self, raw_requestline: str) -> bool:
         try:
-            return super().read_request(raw_requestline)
+            return cast(bool, super().read_request(raw_requestline))
         finally:
             self._end_deadline()
 
-    def handle_one_request(self):
+    def handle_one_request(self) -> Outcome:
         try:
-            return super().handle_one_request()
+            return cast(Outcome, super().handle_one_request())
         finally:
             self._end_deadline()
 
-    def _handle_client_error(self, ex: BaseException):
+    def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes] | None:
         if isinstance(ex, SlowClient):
             return None  # close the connection without a word: the client was not talking anyway
         if isinstance(ex, http.client.HTTPException):  # too many or too long headers: the client's, one log line
             ex = ValueError(f"unreadable headers: {type(ex).__name__}: {ex}")
-        return super()._handle_client_error(ex)
+        return cast("tuple[str, bytes] | None", super()._handle_client_error(ex))
 
     def format_request(self) -> str:
         """The access log's line, with the values of secret query parameters (`token=`) replaced."""
         line = self.requestline
         self.requestline = redacted(line) if line else line
         try:
-            return super().format_request()
+            return cast(str, super().format_request())
         finally:
             self.requestline = line
 
@@ -91,12 +96,12 @@ class Handler(pywsgi.WSGIHandler):
             self._deadline = None
 
 
-class WSGIServer(pywsgi.WSGIServer):
+class WSGIServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent ships no type information: its classes are Any
     handler_class = Handler
     header_timeout_s: float | None = None
     idle_timeout_s: float | None = None
 
-    def handle(self, sock: socket.socket, address: tuple) -> None:
+    def handle(self, sock: socket.socket, address: tuple[Any, ...]) -> None:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.idle_timeout_s:
@@ -104,9 +109,9 @@ class WSGIServer(pywsgi.WSGIServer):
         super().handle(sock, address)
 
 
-def start(app: Callable, host: str = "127.0.0.1", port: int = 0,
+def start(app: WSGIApp, host: str = "127.0.0.1", port: int = 0,
           listener: tuple[str, int] | socket.socket | None = None, *, header_timeout_s: float | None = None,
-          idle_timeout_s: float | None = None, **kwargs) -> WSGIServer:
+          idle_timeout_s: float | None = None, **kwargs: Any) -> WSGIServer:
     """A started server for `app` on `listener` (a bound socket or an address), else on host:port (port 0:
     a free one; see `server_port`); handlers in a pool so that `stop()` also ends idle keep-alive
     connections. Without timeouts a client may be as slow as it likes (the local doubles)."""

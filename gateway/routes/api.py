@@ -12,21 +12,22 @@ from bottle import Bottle, request
 from gateway.routes import openapi
 from gateway.routes.auth import bearer_matches
 from gateway.routes.jsonapi import KnownQuery, error, error_page, json_api
+from gateway.routes.wsgi import StartResponse, WSGIApp
 
 HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
 
 
-def with_headers(app: Callable, headers: list[tuple[str, str]]) -> Callable:
+def with_headers(app: WSGIApp, headers: list[tuple[str, str]]) -> WSGIApp:
     """WSGI middleware adding `headers` to every response of `app`, errors included."""
-    def wrapped(environ: dict[str, Any], start_response: Callable) -> Any:
-        def start(status: str, response_headers: list, exc_info: Any = None) -> Any:
+    def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, response_headers + headers, exc_info)
         return app(environ, start)
 
     return wrapped
 
 
-def build(token: str, resources: Iterable[Callable[[Bottle], None]]) -> Callable:
+def build(token: str, resources: Iterable[Callable[[Bottle], None]]) -> WSGIApp:
     """The admin API: `token` required on every route, each of `resources` registering its routes."""
     app = Bottle(catchall=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bottle import Bottle, request
+from bottle import Bottle, HTTPResponse, request
 
 from gateway.ahead.buckets import AheadBuckets
 from gateway.clicks.catalog import Catalog
@@ -18,7 +18,7 @@ def register(app: Bottle, catalog: Catalog, reports: ClickReports, ahead: AheadB
         return {"offers": [offer.as_dict() for offer in catalog.all()]}
 
     @app.post("/offers")
-    def create_offer():
+    def create_offer() -> HTTPResponse:
         return respond(catalog.create(json_body()).as_dict(), 201)
 
     @app.get("/offers/<key>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bottle import Bottle, request
+from bottle import Bottle, HTTPResponse, request
 
 from gateway.countries import normalize
 from gateway.egress.census import Census
@@ -43,7 +43,7 @@ def register(app: Bottle, slots: Slots, census: Census, maintain: Callable[[], d
         return slots.provision(str(body.get("provider", "")), countries).as_dict()
 
     @app.post("/pool/slots")
-    def add_slot():
+    def add_slot() -> HTTPResponse:
         body = json_body()
         slot, created = slots.add_static(body.get("url"), body.get("country"), body.get("id"))
         return respond({**slot.public(), "created": created}, 201 if created else 200)

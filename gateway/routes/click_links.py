@@ -25,7 +25,7 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
-def page(status: int, title: str, message: str) -> tuple[int, dict, bytes]:
+def page(status: int, title: str, message: str) -> tuple[int, dict[str, str], bytes]:
     body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
             f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>")
     return status, {**HEADERS, "Content-Type": "text/html; charset=utf-8"}, body.encode("utf-8")
@@ -42,7 +42,7 @@ class ClickApp:
         status, headers, body = self.handle(environ)
         return answer(environ, start_response, status, headers, body)
 
-    def handle(self, environ: dict[str, Any]) -> tuple[int, dict, bytes]:
+    def handle(self, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in METHODS:
             return page(405, "Method not allowed", "Clicks are GET, HEAD or POST.")
@@ -60,7 +60,7 @@ class ClickApp:
         return self.click(environ, method, slug, pairs)
 
     def click(self, environ: dict[str, Any], method: str, slug: str | None,
-              inbound: list[tuple[str, str]]) -> tuple[int, dict, bytes]:
+              inbound: list[tuple[str, str]]) -> tuple[int, dict[str, str], bytes]:
         if not slug:
             return page(404, "Unknown offer", "This link does not name an offer.")
         try:

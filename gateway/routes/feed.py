@@ -39,7 +39,7 @@ class FeedApp:
             return answer(environ, start_response, status, {**HEADERS, **headers})
         return answer_json(environ, start_response, status, body, {**HEADERS, **headers})
 
-    def handle(self, environ: dict[str, Any]) -> tuple[int, dict | None, dict]:
+    def handle(self, environ: dict[str, Any]) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         parts = environ.get("PATH_INFO", "").split("/")
         if len(parts) != 4 or parts[3] != "suffix" or not parts[2]:
             return problem(404, "not_found", "no such route: /feed/{offer}/suffix")

@@ -42,7 +42,7 @@ def error_page(err: Any) -> str:
     return json.dumps({"error": {"code": CODES.get(status, "error"), "message": message}})
 
 
-def json_api(callback: Callable) -> Callable:
+def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Bottle plugin: render results as JSON and errors as `routes/errors.py` says; never a stack trace."""
     def wrapper(*args: Any, **kwargs: Any) -> HTTPResponse:
         try:
@@ -66,7 +66,7 @@ class KnownQuery:
     def __init__(self, names: Callable[[str, str], frozenset[str]]) -> None:
         self.names = names
 
-    def apply(self, callback: Callable, route: Any) -> Callable:
+    def apply(self, callback: Callable[..., Any], route: Any) -> Callable[..., Any]:
         known = self.names(route.method, route.rule)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -36,7 +36,7 @@ def integer(low: int, high: int, **extra: Any) -> dict[str, Any]:
     return {"type": "integer", "minimum": low, "maximum": high, **extra}
 
 
-OFFER_FIELDS: dict[str, dict] = {
+OFFER_FIELDS: dict[str, dict[str, Any]] = {
     "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "example": "shoes"},
     "name": {"type": "string", "minLength": 1, "maxLength": 200},
     "tracking_url": URL,
@@ -58,13 +58,13 @@ OFFER_FIELDS: dict[str, dict] = {
     "ahead_max_age_s": integer(5, 86_400, nullable=True),
 }
 
-SCHEMAS: dict[str, dict] = {
+SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": obj(("error",), error=obj(("code", "message"), code={"type": "string"}, message={"type": "string"},
                                        field={"type": "string"})),
-    "Offer": obj(("id", "slug", "name", "tracking_url", "country", "enabled"), id={"type": "string"},
+    "Offer": obj(("id", "slug", "name", "tracking_url", "country", "enabled"), closed=False, id={"type": "string"},
                  **OFFER_FIELDS),
     "OfferCreate": obj(("slug", "name", "tracking_url", "country"), closed=True, **OFFER_FIELDS),
-    "OfferChange": obj(closed=True, **OFFER_FIELDS),
+    "OfferChange": obj((), closed=True, **OFFER_FIELDS),
     "Pair": obj(("pair", "name", "enabled", "webhook_url"), pair=integer(1, 20), name={"type": "string"},
                 enabled={"type": "boolean"}, complete={"type": "boolean"}, webhook_url={"type": "string"}),
     "Slot": obj(("id", "country"), id={"type": "string"}, country={"type": "string"},

@@ -32,7 +32,7 @@ def _probe(name: str, check: Callable[[], object]) -> dict[str, Any]:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict]:
+def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict[str, Any]]:
     """Probe Redis and PostgreSQL side by side; each answer is `{"ok": true, "ms": ...}` or an error."""
     probes = {
         "redis": gevent.spawn(_probe, "redis", stores.redis.ping),
@@ -41,7 +41,7 @@ def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict]:
     for name, probe in probes.items():
         probe.link_exception(lambda g, n=name: log.error("%s readiness probe crashed: %r", n, g.exception))
     gevent.joinall(list(probes.values()), timeout=PROBE_TIMEOUT_S + 1)
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for name, job in probes.items():
         if not job.ready():
             job.kill(block=False)
@@ -61,7 +61,7 @@ def build(stores: Stores, metrics: Metrics, metrics_token: str = "") -> Bottle:
     def readyz() -> HTTPResponse:
         checked = check_stores(stores, metrics)
         failing = [name for name, state in checked.items() if not state["ok"]]
-        body = {"status": "unavailable" if failing else "ready", "stores": checked}
+        body: dict[str, Any] = {"status": "unavailable" if failing else "ready", "stores": checked}
         if failing:
             body["failing"] = failing
         return HTTPResponse(body, status=503 if failing else 200, headers={"Cache-Control": "no-store"})

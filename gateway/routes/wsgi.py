@@ -16,6 +16,7 @@ from typing import Any
 from gateway.errors import ValidationError
 
 StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def answer(environ: dict[str, Any], start_response: StartResponse, status: int, headers: dict[str, str],

@@ -25,6 +25,7 @@ NUMBER = re.compile(r"\s*(\d+(?:\.\d*)?)\s*$")
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 # A script navigating while the page is parsed beats a refresh header, which beats a meta refresh.
 RANK = {"js": 0, "refresh_header": 1, "meta_refresh": 2}
+DIGITS, FRACTION = re.compile(r"\d*"), re.compile(r"[\d.]*")
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,14 @@ class Navigation:
     delay_ms: float
     position: int = 0
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[float, int, int]:
         return self.delay_ms, RANK[self.kind], self.position
+
+
+def _matched(pattern: re.Pattern[str], text: str, at: int) -> str:
+    """What `pattern`, which also matches the empty string, matches at `at`."""
+    found = pattern.match(text, at)
+    return found.group(0) if found else ""
 
 
 def parse_refresh(content: str) -> tuple[float, str | None] | None:
@@ -43,11 +50,11 @@ def parse_refresh(content: str) -> tuple[float, str | None] | None:
     Returns (delay in seconds, URL or None for "this page"), or None when the value is not a refresh."""
     text, i = content, 0
     i = _skip_space(text, i)
-    digits = re.match(r"\d*", text[i:]).group(0)
+    digits = _matched(DIGITS, text, i)
     if not digits and text[i:i + 1] != ".":
         return None
     delay = float(int(digits or 0))
-    i += len(digits) + len(re.match(r"[\d.]*", text[i + len(digits):]).group(0))
+    i += len(digits) + len(_matched(FRACTION, text, i + len(digits)))
     if i < len(text):
         if text[i] not in ";," and not text[i].isspace():
             return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,9 +46,9 @@ class TraceRecord:
     webhook_event_id: int | None = None
     error: str | None = None
     slot_id: str | None = None
-    inbound: list = field(default_factory=list)
-    params: list = field(default_factory=list)
-    hops: list = field(default_factory=list)
+    inbound: Sequence[Sequence[str]] = field(default_factory=list)  # (name, value) pairs
+    params: list[list[str]] = field(default_factory=list)
+    hops: list[dict[str, Any]] = field(default_factory=list)
     final_url: str | None = None
     redirect_url: str | None = None
     lease_wait_ms: int | None = None
@@ -185,7 +186,7 @@ class RecordWriter:
             raise BadValue(f"{type(exc).__name__}: {exc}") from exc
         return [None] * len(records)
 
-    def _set_aside(self, batch: list[TraceRecord], results: list) -> list[TraceRecord]:
+    def _set_aside(self, batch: list[TraceRecord], results: list[BadValue | None]) -> list[TraceRecord]:
         """The records written; those PostgreSQL refused are logged and counted, never retried."""
         written = []
         for record, result in zip(batch, results, strict=True):

@@ -86,6 +86,7 @@ class TraceRunner:
         the name of this process and `purpose`, in `countries` (default: the offer's)."""
         job = TraceJob(record, self.records, answered=True)
         self._run(job, offer, url, wait_ms, f"{self.identity}:{purpose}", countries)
+        assert job.result is not None, "_run ends every trace with a result"
         return job.result
 
     def start(self, offer: Offer, url: str, *, wait_ms: float, purpose: str, record: TraceRecord,

@@ -45,7 +45,7 @@ def check_host(host: str, port: int = 443, allowed: Networks = ()) -> None:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
         try:
-            addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+            addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
         except socket.gaierror:
             return  # let the request itself report that the name does not resolve
     for address in addresses:
@@ -62,9 +62,9 @@ def _check_peer(sock: socket.socket, host: str, allowed: Networks) -> None:
 
 def _guarded_pools(allowed: Networks) -> dict[str, type]:
     """Connection-pool classes whose new connections check their peer against the guard."""
-    def checked(base: type) -> type:
-        def _new_conn(self) -> socket.socket:
-            sock = base._new_conn(self)
+    def checked(base: type[HTTPConnection]) -> type:
+        def _new_conn(self: HTTPConnection) -> socket.socket:
+            sock: socket.socket = base._new_conn(self)
             _check_peer(sock, self.host, allowed)
             return sock
 
@@ -81,6 +81,6 @@ class GuardedAdapter(HTTPAdapter):
         self.allowed = allowed
         super().__init__(**kwargs)
 
-    def init_poolmanager(self, *args, **kwargs) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _guarded_pools(self.allowed)

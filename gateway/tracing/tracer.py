@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
 import gevent
@@ -169,10 +169,10 @@ class DroppedConnectionRetry(Retry):
         super().__init__(**{"total": 1, **kwargs})
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
-                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Self:
         if self.total and response is None and _broke_before_answer(error):
             return self.new(total=self.total - 1)
-        return NO_RETRY.increment(method, url, response, error, _pool, _stacktrace)
+        return cast(Self, NO_RETRY.increment(method, url, response, error, _pool, _stacktrace))  # raises: none left
 
 
 NO_RETRY = Retry(0, read=False)
@@ -234,7 +234,7 @@ class _Trace:
         if urls.scheme_of(url) not in urls.WEB_SCHEMES:
             raise TraceFailed("bad_url", f"{url!r} is not an http(s) URL")
         source = self.options.referer
-        seen: set[tuple] = set()
+        seen: set[tuple[str, tuple[tuple[str, str, str, str | None], ...]]] = set()  # (URL, its cookies)
         while True:
             self._current = url
             if urls.scheme_of(url) not in urls.WEB_SCHEMES:
@@ -275,7 +275,7 @@ class _Trace:
             request.headers["Referer"] = referer
         request.prepare_cookies(self.cookies)
         response = self.adapter.send(request, stream=True, timeout=self.timeout, verify=True, proxies=self.proxies)
-        extract_cookies_to_jar(self.cookies, request, response.raw)
+        extract_cookies_to_jar(self.cookies, request, response.raw)  # type: ignore[no-untyped-call]  # untyped stub
         return response
 
     def _hop(self, url: str, source: str | None) -> tuple[str | None, str | None]:
@@ -325,7 +325,7 @@ class _Trace:
         body, size = self._body(response)
         nav, base = self._navigation(url, response, body)
         target = self._resolve(base, nav.target) if nav else None
-        if (target is None or urls.scheme_of(target) in urls.INERT_SCHEMES
+        if (nav is None or target is None or urls.scheme_of(target) in urls.INERT_SCHEMES
                 or urls.without_fragment(target) == urls.without_fragment(url)):
             self._add(url, status, "final", None, started, size)
             return None, source

@@ -95,7 +95,7 @@ def normalize(url: str) -> str:
     parts = split_web(url)
     scheme = parts.scheme.lower()
     netloc = parts.netloc
-    host = parts.hostname
+    host = parts.hostname or ""
     if not host.isascii():
         netloc = netloc.replace(host, _host(host)) if host in netloc else _host(host)
     path = _encode(parts.path, PATH_UNSAFE) or "/"
