@@ -1,12 +1,12 @@
 """A click: trace the offer's chain through a leased slot and answer within the offer's wait budget.
 
-    success        302 to the traced final URL + the chain's parameters (per the offer's policy) + inbound
-    late / error   302 to the fallback URL + the inbound parameters the offer passes through; the trace goes on,
+    success        to the traced final URL + the chain's parameters (per the offer's policy) + inbound
+    late / error   to the fallback URL + the inbound parameters the offer passes through; the trace goes on,
                    releases its slot, and is recorded when it ends (outcome fallback_timeout or fallback_error)
-    no slot        302 to the fallback URL (fallback_no_egress)
-    HEAD, bots     302 to the fallback URL without a trace (fallback_bot)
-    POST beacon    204 without a trace (beacon)
-    over budget    302 to the fallback URL without a trace or a take (fallback_limited): a client address may
+    no slot        to the fallback URL (fallback_no_egress)
+    HEAD, bots     to the fallback URL without a trace (fallback_bot)
+    POST beacon    nowhere (no Location: the route answers with nothing), without a trace (beacon)
+    over budget    to the fallback URL without a trace or a take (fallback_limited): a client address may
                    cost `[clicks] client_traces_per_minute` traces per offer and minute, from a bucket or inline
 
 An offer in `ahead` or `ahead_only` mode first takes a fresh trace made ahead from its bucket (`final_ahead`, the
