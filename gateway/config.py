@@ -127,6 +127,17 @@ def scheme_list(value: str) -> str | None:
     return None
 
 
+BLOCKABLE = ("image", "media", "font", "stylesheet", "texttrack", "manifest", "ping", "other")
+
+
+def resource_types(value: str) -> str | None:
+    """Chromium resource types a browser trace may skip: never a document, script, fetch or XHR (they move it)."""
+    for item in filter(None, (part.strip().lower() for part in value.split(","))):
+        if item not in BLOCKABLE:
+            return f"names {item!r}, which a trace cannot do without (only {', '.join(BLOCKABLE)} can be blocked)"
+    return None
+
+
 PORT = between(1, 65535)
 POSITIVE: Check = lambda v: None if v > 0 else "must be greater than 0"  # noqa: E731
 NON_NEGATIVE = at_least(0)
@@ -194,6 +205,23 @@ class TracingSettings:
     @cached_property
     def app_schemes(self) -> frozenset[str]:
         return frozenset(part.strip().lower() for part in self.app_link_schemes.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class BrowserSettings:
+    """Headless Chromium for chains that compute their next URL at run time (tracing/browser*.py)."""
+
+    workers: int = setting(1, between(0, 64))
+    executable: str = ""
+    max_traces: int = setting(100, between(1, 100_000))
+    trace_timeout_s: float = setting(20.0, between(1, 300))
+    settle_ms: int = setting(1000, between(0, 30_000))
+    queue_wait_s: float = setting(5.0, between(0.1, 300))
+    block: str = setting("image, media, font, stylesheet", resource_types)
+
+    @cached_property
+    def blocked_types(self) -> frozenset[str]:
+        return frozenset(part.strip().lower() for part in self.block.split(",") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -318,6 +346,7 @@ SECTIONS: dict[str, type] = {
     "postgres": PostgresSettings,
     "pool": PoolSettings,
     "tracing": TracingSettings,
+    "browser": BrowserSettings,
     "clicks": ClickSettings,
     "trackier": TrackierSettings,
     "webhooks": WebhookSettings,
@@ -337,6 +366,7 @@ class Settings:
     postgres: PostgresSettings = PostgresSettings()
     pool: PoolSettings = PoolSettings()
     tracing: TracingSettings = TracingSettings()
+    browser: BrowserSettings = BrowserSettings()
     clicks: ClickSettings = ClickSettings()
     trackier: TrackierSettings = TrackierSettings()
     webhooks: WebhookSettings = WebhookSettings()

@@ -2,17 +2,22 @@
 127.0.0.2, same port) so that cross-host behaviour such as cookie scope is real.
 
 Chains are composed from steps: `/r/<kind>?to=<next URL>` answers with one hop of that kind towards `to`;
-`chain(base, kinds, end)` builds the nested URL. Other endpoints model gates, loops and faults. Every hop can
-be slowed by `?delay_ms=` or by the server-wide `latency_ms` (load tests).
+`chain(base, kinds, end)` builds the nested URL. Kinds in RUN_TIME_KINDS compute their next URL only when a
+script runs (atob, a link looked up in the DOM, a form that submits itself, a cookie and a reload, fetch, a meta
+refresh written by document.write, onload, eval): a browser follows them, a static reader cannot. Other endpoints
+model gates, loops and faults. Every hop can be slowed by `?delay_ms=` or by the server-wide `latency_ms` (load
+tests).
 """
 
 from __future__ import annotations
 
+import base64
+import collections
 import html
 import json
 import secrets
-from collections.abc import Sequence
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from collections.abc import Callable, Sequence
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import gevent
 from bottle import Bottle, HTTPResponse, request
@@ -20,6 +25,8 @@ from bottle import Bottle, HTTPResponse, request
 from gateway.process import wsgiserver
 
 HOSTS = ("127.0.0.1", "127.0.0.2")
+RUN_TIME_KINDS = ("atob", "dom-link", "form-get", "form-post", "cookie-reload", "fetch", "write-meta", "onload",
+                  "eval")
 REDIRECT_KINDS = ("301", "302", "303", "307", "308")
 
 
@@ -55,6 +62,7 @@ def _step(kind: str, to: str) -> HTTPResponse:
         "3xx-meta": lambda: _page(_html(head='<meta http-equiv="refresh" content="0;url=/decoy">'), 302,
                                   Location=to),
         "app": lambda: _page("", 302, Location="market://details?id=com.example.app&referrer=" + quote(to, safe="")),
+        **_run_time_steps(to),
         "intent": lambda: _page("", 302, Location="intent://open#Intent;scheme=example;package=com.example;end"),
     }
     if kind in REDIRECT_KINDS:
@@ -64,23 +72,71 @@ def _step(kind: str, to: str) -> HTTPResponse:
     return steps[kind]()
 
 
-def build_app(latency_ms: float = 0.0) -> Bottle:
+def _form(to: str, method: str) -> str:
+    """A form that submits itself towards `to` (a GET form's fields replace the action's query, as browsers do)."""
+    parts = urlsplit(to)
+    action = urlunsplit(parts._replace(query="")) if method == "get" else to
+    fields = "".join(f'<input type="hidden" name="{html.escape(k, quote=True)}" value="{html.escape(v, quote=True)}">'
+                     for k, v in parse_qsl(parts.query, keep_blank_values=True)) if method == "get" else \
+        '<input type="hidden" name="posted" value="1">'
+    return _html(body=f'<form id="f" method="{method}" action="{html.escape(action, quote=True)}">{fields}</form>'
+                      "<script>document.getElementById('f').submit();</script>")
+
+
+def _run_time_steps(to: str) -> dict[str, Callable[[], HTTPResponse]]:
+    """Hops whose next URL exists only when a script runs (RUN_TIME_KINDS)."""
+    encoded = base64.b64encode(to.encode()).decode()
+    half = len(to) // 2
+    return {
+        "atob": lambda: _page(_html(body=f"<script>window.location.href = atob({_js(encoded)});</script>")),
+        "dom-link": lambda: _page(_html(body=f'<a id="go" href="{html.escape(to, quote=True)}">continue</a>'
+                                             "<script>location.href = document.getElementById('go').href;</script>")),
+        "form-get": lambda: _page(_form(to, "get")),
+        "form-post": lambda: _page(_form(to, "post")),
+        "cookie-reload": lambda: _page(_html(body="<script>document.cookie = 'reloaded=1; path=/'; "
+                                                  "location.reload();</script>")),
+        "fetch": lambda: _page(_html(body=f"<script>fetch('/where?to=' + encodeURIComponent({_js(to)}))"
+                                          ".then(function (r) { return r.text(); })"
+                                          ".then(function (u) { window.location.assign(u); });</script>")),
+        "write-meta": lambda: _page(_html(body="<script>document.write('<meta http-equiv=\"refresh\" "
+                                               f"content=\"0;url=' + {_js(to[:half])} + {_js(to[half:])} + "
+                                               "'\">');</script>")),
+        "onload": lambda: _page(_html(body=f'<p id="n" data-next="{html.escape(to, quote=True)}">wait</p>'
+                                           "<script>window.onload = function () { var n = document"
+                                           ".getElementById('n'); window.location = n.dataset.next; };</script>")),
+        "eval": lambda: _page(_html(body=f"<script>eval('win' + 'dow.loc' + 'ation.href = ' + "
+                                         f"{_js(json.dumps(to))});</script>")),
+    }
+
+
+def build_app(latency_ms: float = 0.0, seen: collections.deque[str] | None = None) -> Bottle:
+    """The chain app; `seen` (when given) gets `host:port/path` of every request, to tell what reached it."""
     app = Bottle()
 
     @app.hook("before_request")
     def slow_down() -> None:
+        if seen is not None:
+            seen.append(f"{request.get_header('Host', '')}{request.path}")
         delay = float(request.query.get("delay_ms") or latency_ms or 0)
         if delay:
             gevent.sleep(delay / 1000)
 
-    @app.get("/r/<kind>")
+    @app.route("/r/<kind>", method=["GET", "POST"])
     def step(kind: str) -> HTTPResponse:
-        return _step(kind, request.query.get("to", "/land"))
+        to = request.query.get("to", "/land")
+        if kind == "cookie-reload" and request.get_cookie("reloaded") == "1":
+            return _page("", 302, Location=to)
+        return _step(kind, to)
 
-    @app.get("/land")
+    @app.get("/where")
+    def where() -> HTTPResponse:
+        """The next URL as text, for a page that fetches it before navigating."""
+        return _page(request.query.get("to", "/land"), 200, "text/plain")
+
+    @app.route("/land", method=["GET", "POST"])
     def land() -> HTTPResponse:
         rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                       for k, v in request.query.allitems())
+                       for k, v in [*request.query.allitems(), *request.forms.allitems()])
         return _page(_html(body=f"<h1>Landing page</h1><p>Parameters received:</p><table>{rows}</table>"))
 
     @app.get("/demo/start")
@@ -92,6 +148,42 @@ def build_app(latency_ms: float = 0.0) -> Bottle:
         js = f"/r/js?{urlencode({'to': land})}"
         meta = f"/r/meta?{urlencode({'to': js})}"
         return _page("", 302, Location=meta)
+
+    @app.get("/heavy")
+    def heavy() -> HTTPResponse:
+        """A page with an image, a stylesheet, a font, a video and a script that navigates to `to`, all from
+        `assets` (an origin; this one by default): a browser trace that fetches only what can move it fetches the
+        script alone."""
+        to = quote(request.query.get("to", "/land"), safe="")
+        at = html.escape(request.query.get("assets", ""), quote=True) + "/asset"  # another origin, if given
+        head = (f'<link rel="stylesheet" href="{at}/style.css"><style>@font-face {{ font-family: f; '
+                f"src: url({at}/font.woff2); }} body {{ font-family: f; }}</style>")
+        body = (f'<img src="{at}/pixel.png"><video src="{at}/clip.mp4" autoplay muted></video><p>text</p>'
+                f'<script src="{at}/next.js?to={to}"></script>')
+        return _page(_html(head=head, body=body))
+
+    @app.get("/asset/<name>")
+    def asset(name: str) -> HTTPResponse:
+        if name == "next.js":
+            return _page(f"window.location.href = {_js(request.query.get('to', '/land'))};", 200,
+                         "application/javascript")
+        types = {"css": "text/css", "woff2": "font/woff2", "png": "image/png", "mp4": "video/mp4"}
+        return _page("x" * 50_000, 200, types.get(name.rsplit(".", 1)[-1], "application/octet-stream"))
+
+    @app.get("/busy")
+    def busy() -> HTTPResponse:
+        """A page whose script never yields: only killing it ends the trace."""
+        return _page(_html(body="<script>for (;;) {}</script>"))
+
+    @app.get("/legacy/<charset>")
+    def legacy(charset: str) -> HTTPResponse:
+        """A meta refresh to a relative URL with Cyrillic in its query, on a page in `charset`: `windows-1251`
+        declared by a meta tag only, `utf-16` by its byte-order mark only, `koi8-r` in the Content-Type header."""
+        text = _html(head=f'<meta charset="{charset}">' if charset == "windows-1251" else "",
+                     body='<meta http-equiv="refresh" content="0;url=/land?city=Москва&via=legacy">')
+        header = f"text/html; charset={charset}" if charset == "koi8-r" else "text/html"
+        body = ("\ufeff" + text).encode("utf-16-le") if charset == "utf-16" else text.encode(charset)
+        return HTTPResponse(body, status=200, headers={"Content-Type": header})
 
     @app.get("/loop")
     def loop() -> HTTPResponse:
@@ -210,7 +302,8 @@ class ChainServer:
     """The chain app on 127.0.0.1:PORT and 127.0.0.2:PORT, in this process (gevent) until `stop()`."""
 
     def __init__(self, latency_ms: float = 0.0, hosts: Sequence[str] = HOSTS) -> None:
-        self.app = build_app(latency_ms)
+        self.seen: collections.deque[str] = collections.deque(maxlen=10_000)  # host:port/path of every request
+        self.app = build_app(latency_ms, self.seen)
         self.hosts = hosts
         self.servers: list[wsgiserver.WSGIServer] = []
         self.port = 0

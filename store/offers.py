@@ -47,6 +47,7 @@ class Offer:
     click_mode: str = "inline"
     ahead_depth: int | None = None
     ahead_max_age_s: int | None = None
+    tracer: str = "http"
     id: uuid.UUID | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -82,10 +82,11 @@ FROM pool_snapshots WHERE taken_at = (SELECT max(taken_at) FROM pool_snapshots) 
 -- name: offer_insert
 INSERT INTO offers (slug, name, tracking_url, fallback_url, final_url, country, fallback_countries, wait_ms,
                     cooldown_s, ua_profile, param_policy, pass_through, sub_id_mapping, update_interval_s, enabled,
-                    click_mode, ahead_depth, ahead_max_age_s)
+                    click_mode, ahead_depth, ahead_max_age_s, tracer)
 VALUES (%(slug)s, %(name)s, %(tracking_url)s, %(fallback_url)s, %(final_url)s, %(country)s,
         %(fallback_countries)s, %(wait_ms)s, %(cooldown_s)s, %(ua_profile)s, %(param_policy)s, %(pass_through)s,
-        %(sub_id_mapping)s, %(update_interval_s)s, %(enabled)s, %(click_mode)s, %(ahead_depth)s, %(ahead_max_age_s)s)
+        %(sub_id_mapping)s, %(update_interval_s)s, %(enabled)s, %(click_mode)s, %(ahead_depth)s, %(ahead_max_age_s)s,
+        %(tracer)s)
 RETURNING *;
 
 -- name: offer_by_id
@@ -110,18 +111,19 @@ UPDATE offers SET slug = %(slug)s, name = %(name)s, tracking_url = %(tracking_ur
     wait_ms = %(wait_ms)s, cooldown_s = %(cooldown_s)s, ua_profile = %(ua_profile)s, param_policy = %(param_policy)s,
     pass_through = %(pass_through)s, sub_id_mapping = %(sub_id_mapping)s, update_interval_s = %(update_interval_s)s,
     enabled = %(enabled)s, click_mode = %(click_mode)s, ahead_depth = %(ahead_depth)s,
-    ahead_max_age_s = %(ahead_max_age_s)s, updated_at = now()
+    ahead_max_age_s = %(ahead_max_age_s)s, tracer = %(tracer)s, updated_at = now()
 WHERE id = %(id)s
 RETURNING *;
 
 -- name: traces_copy
 COPY traces (id, created_at, source, offer_id, webhook_event_id, slot_id, outcome, error, inbound, params, hops,
-             final_url, redirect_url, lease_wait_ms, trace_ms, total_ms, ahead_trace_id, ahead_age_ms) FROM STDIN;
+             final_url, redirect_url, lease_wait_ms, trace_ms, total_ms, ahead_trace_id, ahead_age_ms, tracer)
+FROM STDIN;
 
 -- name: traces_recent
 SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.slot_id, t.inbound,
        t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms, t.ahead_trace_id,
-       t.ahead_age_ms
+       t.ahead_age_ms, t.tracer
 FROM traces t LEFT JOIN offers o ON o.id = t.offer_id
 WHERE (%(offer_id)s::uuid IS NULL OR t.offer_id = %(offer_id)s::uuid)
   AND (%(outcome)s::text IS NULL OR t.outcome = %(outcome)s::text)
@@ -132,7 +134,7 @@ LIMIT %(limit)s;
 -- name: trace_get
 SELECT t.id, t.created_at, t.source, t.offer_id, o.slug AS offer, t.outcome, t.error, t.slot_id, t.inbound,
        t.params, t.hops, t.final_url, t.redirect_url, t.lease_wait_ms, t.trace_ms, t.total_ms, t.ahead_trace_id,
-       t.ahead_age_ms
+       t.ahead_age_ms, t.tracer
 FROM traces t LEFT JOIN offers o ON o.id = t.offer_id
 WHERE t.id = %(id)s;
 

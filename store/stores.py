@@ -2,7 +2,8 @@
 
 `Stores.open(options)` starts (or reuses) the embedded servers when a URL is empty, connects one Redis client
 and one PostgreSQL pool, and builds every repository on them with one key prefix. It refuses to run when gevent
-patching came too late for either driver to cooperate with it.
+patching came too late for either driver to cooperate with it. A browser worker, which runs without gevent, opens
+`WorkerStores` instead: the few it needs, on plain thread-safe clients.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from redis import Redis
 
 from store import database, redis_client
 from store.batching import GroupCommit
+from store.browser_jobs import BrowserJobs
 from store.buckets import Buckets
 from store.calls import TrackierCalls
 from store.clickstats import ClickStats
@@ -87,6 +89,7 @@ class Stores:
     locks: IntervalLocks
     holds: Holds
     buckets: Buckets
+    browser_jobs: BrowserJobs
     sessions: ConsoleSessions
     jobs: ConsoleJobs
     redis_url: str = ""
@@ -102,13 +105,7 @@ class Stores:
 
     @classmethod
     def open(cls, options: StoreOptions) -> Stores:
-        embedded = None
-        redis_url, postgres_url = options.redis_url, options.postgres_url
-        if not redis_url or not postgres_url:
-            embedded = EmbeddedStores(options.data_dir).acquire()
-            redis_url, postgres_url = redis_url or embedded.redis_url, postgres_url or embedded.postgres_url
-            if embedded.started:
-                log.info("started embedded %s under %s", " and ".join(embedded.started), embedded.data_dir)
+        redis_url, postgres_url, embedded = _servers(options)
         try:
             stores = cls.on(*_connect(options, redis_url, postgres_url), options, embedded)
         except BaseException:
@@ -131,6 +128,7 @@ class Stores:
             click_stats=ClickStats(client, keys, options.counter_ttl_s, options.stream_maxlen),
             pair_guards=PairGuards(client, keys, options.pair_lock_ms, options.duplicate_window_s),
             limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), holds=Holds(client, keys),
+            browser_jobs=BrowserJobs(client, keys),
             buckets=Buckets(client, keys, remember_ms=max(10_000, round(options.redis_timeout_s * 5000))),
             sessions=ConsoleSessions(client, keys), jobs=ConsoleJobs(client, keys))
 
@@ -146,6 +144,46 @@ class Stores:
         self.redis.connection_pool.disconnect()
         if self.embedded:
             self.embedded.release()
+
+
+@dataclass
+class WorkerStores:
+    """The stores of a browser worker, a process without gevent whose threads share them: a plain Redis client
+    and a small PostgreSQL pool on the gateway's servers (the embedded ones too), the queue of browser jobs and
+    the inventory its slots' proxy credentials come from."""
+
+    redis: Redis
+    db: ConnectionPool
+    embedded: EmbeddedStores | None
+    browser_jobs: BrowserJobs
+    inventory: Inventory
+
+    @classmethod
+    def open(cls, options: StoreOptions, redis_timeout_s: float) -> WorkerStores:
+        redis_url, postgres_url, embedded = _servers(options)
+        client = Redis.from_url(redis_url, decode_responses=True, socket_timeout=redis_timeout_s,
+                                socket_connect_timeout=options.redis_connect_timeout_s)
+        db = database.connect(postgres_url, min_size=1, max_size=2, pool_timeout_s=options.postgres_pool_timeout_s,
+                              connect_timeout_s=options.postgres_connect_timeout_s, name="gateway-browser-worker")
+        return cls(client, db, embedded, BrowserJobs(client, Keyspace(options.prefix)), Inventory(db))
+
+    def close(self) -> None:
+        self.db.close()
+        self.redis.close()
+        if self.embedded:
+            self.embedded.release()
+
+
+def _servers(options: StoreOptions) -> tuple[str, str, EmbeddedStores | None]:
+    """The Redis and PostgreSQL URLs to use: the configured ones, else those of the embedded servers (started by
+    the first process on the data dir, shared by the others)."""
+    redis_url, postgres_url = options.redis_url, options.postgres_url
+    if redis_url and postgres_url:
+        return redis_url, postgres_url, None
+    embedded = EmbeddedStores(options.data_dir).acquire()
+    if embedded.started:
+        log.info("started embedded %s under %s", " and ".join(embedded.started), embedded.data_dir)
+    return redis_url or embedded.redis_url, postgres_url or embedded.postgres_url, embedded
 
 
 def _connect(options: StoreOptions, redis_url: str, postgres_url: str) -> tuple[Redis, ConnectionPool]:

@@ -17,7 +17,7 @@ from store.queries import QUERIES as Q
 
 COLUMNS = ("id", "created_at", "source", "offer_id", "webhook_event_id", "slot_id", "outcome", "error",
            "inbound", "params", "hops", "final_url", "redirect_url", "lease_wait_ms", "trace_ms", "total_ms",
-           "ahead_trace_id", "ahead_age_ms")
+           "ahead_trace_id", "ahead_age_ms", "tracer")
 JSON_COLUMNS = frozenset({"inbound", "params", "hops"})
 
 

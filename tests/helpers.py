@@ -55,15 +55,16 @@ class GatewayProcess(ServiceProcess):
         super().__init__(gateway_command(*args, "serve", "--port", "0"), env, cwd or REPO)
 
 
-def server_processes(data_dir: Path) -> list[psutil.Process]:
-    """The redis-server and postgres processes (postmaster and its children) serving `data_dir`."""
+def server_processes(data_dir: Path, children: bool = True) -> list[psutil.Process]:
+    """The redis-server and postgres processes serving `data_dir`: the servers themselves and, with `children`,
+    the postmaster's (its backends come and go with client connections)."""
     found = []
     marker = str(data_dir.resolve())
     for proc in psutil.process_iter(["name", "cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
         if proc.info["name"] in ("redis-server", "postgres") and marker in cmdline:
             found.append(proc)
-            found.extend(proc.children(recursive=True))
+            found.extend(proc.children(recursive=True) if children else [])
     return found
 
 

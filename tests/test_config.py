@@ -103,6 +103,8 @@ def test_provider_blocks_and_password_from_env(tmp_path):
     ("", {"GATEWAY_POOL_COOLDOWN_S": "soon"},
      "GATEWAY_POOL_COOLDOWN_S (for [pool] cooldown_s): 'soon' is not a number"),
     ("", {"GATEWAY_REDIS_PORT": "1"}, "GATEWAY_REDIS_PORT (for [redis] port): unknown key"),
+    ("[browser]\nblock = image, script\n", {}, "[browser] block: 'image, script' names 'script', which a trace"),
+    ("[browser]\nworkers = -1\n", {}, "[browser] workers: -1 must be between 0 and 64"),
     ("", {"GATEWAY_NOPE": "1"}, "GATEWAY_NOPE: unknown setting"),
     ("", {"GATEWAY_PROVIDER_X_HOST": "h"}, "GATEWAY_PROVIDER_X_HOST: no [provider:NAME] section"),
     ("", {"GATEWAY_DATABASE_URL": "postgresql://a/x", "GATEWAY_POSTGRES_URL": "postgresql://b/y"},

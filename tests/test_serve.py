@@ -70,6 +70,11 @@ def test_serve_is_ready_on_embedded_stores_and_stops_cleanly(embedded_gateway, s
     assert server_processes(data_dir) == []
 
 
+def http_workers(proc: ServiceProcess) -> list[psutil.Process]:
+    """The supervisor's forked HTTP workers (not the browser worker it also starts when Chromium is there)."""
+    return [child for child in psutil.Process(proc.proc.pid).children() if "browser-worker" not in child.cmdline()]
+
+
 def test_prefork_workers_share_the_socket_are_restarted_and_drain(tmp_path):
     """`serve --workers 2`: two workers answer on one socket with metrics added up across them; a killed
     worker is replaced; SIGTERM stops every worker and the embedded servers, exiting 0."""
@@ -77,7 +82,7 @@ def test_prefork_workers_share_the_socket_are_restarted_and_drain(tmp_path):
     proc = ServiceProcess(gateway_command("serve", "--workers", "2", "--port", "0"), env, REPO)
     try:
         url = proc.wait_listening(60)
-        workers = psutil.Process(proc.proc.pid).children()
+        workers = http_workers(proc)
         assert len(workers) == 2
         for _ in range(10):
             assert requests.get(f"{url}/readyz", timeout=5).status_code == 200
@@ -88,7 +93,7 @@ def test_prefork_workers_share_the_socket_are_restarted_and_drain(tmp_path):
         proc.wait_for(re.compile(killed), 30)
         proc.wait_for(re.compile(r"worker \d+ started"), 30,
                       after_line=next(i for i, line in enumerate(proc.log) if killed in line) + 1)
-        assert len(psutil.Process(proc.proc.pid).children()) == 2
+        assert len(http_workers(proc)) == 2
         assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
         assert proc.terminate(DRAIN_S + 10) == 0, proc.output()
         assert server_processes(tmp_path) == [] and not any(w.is_running() for w in workers[1:])
@@ -120,12 +125,12 @@ def test_cli_commands_reuse_the_servers_of_a_running_serve(embedded_gateway):
     proc, data_dir, env = embedded_gateway
     url = proc.wait_listening(30)
     ready(url)
-    before = {p.pid for p in server_processes(data_dir)}
+    before = {p.pid for p in server_processes(data_dir, children=False)}
     result = run_gateway("migrate", env=env)
     assert result.returncode == 0, result.stderr
     assert "nothing changed" in result.stdout
     assert "started embedded" not in result.stderr
-    assert {p.pid for p in server_processes(data_dir)} == before
+    assert {p.pid for p in server_processes(data_dir, children=False)} == before
     assert requests.get(f"{url}/readyz", timeout=5).status_code == 200
     assert proc.terminate() == 0
 

@@ -148,6 +148,31 @@ def test_spaces_and_non_ascii_in_a_location_are_percent_encoded(chains):
     assert result.params == [("q", "a b"), ("city", "Zürich"), ("emoji", "✓")]
 
 
+@pytest.mark.parametrize(("charset", "city"), [
+    ("windows-1251", "%CC%EE%F1%EA%E2%E0"),  # declared by a <meta charset> only
+    ("koi8-r", "%ED%CF%D3%CB%D7%C1"),  # in the Content-Type header
+    ("utf-16", "%D0%9C%D0%BE%D1%81%D0%BA%D0%B2%D0%B0"),  # a byte-order mark only: its URLs' queries are UTF-8
+])
+def test_legacy_pages_are_read_and_their_queries_encoded_like_a_browser(chains, charset, city):
+    """A page is decoded by its BOM, header or meta charset, and a relative URL's query found in it is
+    percent-encoded in that encoding (Chromium ends these three chains on exactly these URLs:
+    tests/test_browser.py checks them against it)."""
+    result = trace(f"{chains.url()}/legacy/{charset}", options=LOCAL)
+    assert result.ok and kinds(result) == ["meta_refresh", "final"]
+    assert result.final_url == f"{chains.url()}/land?city={city}&via=legacy"
+
+
+@pytest.mark.parametrize("kind", ["atob", "dom-link", "form-get", "form-post", "cookie-reload", "fetch",
+                                  "write-meta", "onload", "eval"])
+def test_pages_only_a_script_engine_leaves_are_told_apart(chains, kind):
+    """A run-time navigation ends the HTTP trace on its page, marked as needing a script engine (what `auto`
+    hands to a browser); a page that stays put, and a landing page, are not marked."""
+    gate = trace(chain(chains.url(), ["302", kind], land(chains)), options=LOCAL)
+    assert gate.ok and kinds(gate) == ["http", "final"] and gate.needs_script
+    assert not trace(land(chains), options=LOCAL).needs_script
+    assert not trace(f"{chains.url()}/commented", options=LOCAL).needs_script
+
+
 def test_fragments_are_kept_and_inherited(chains):
     """A fragment on a Location reaches the final URL; a Location without one inherits the current one."""
     assert trace(f"{chains.url()}/fragment", options=LOCAL).final_url.endswith("/land?via=fragment#offer")

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gateway.config import Settings
 from gateway.process import prefork, server
+from gateway.process.browser_workers import worker_command
 from gateway.process.services import check_patched, migrate, store_options
 from store import migrate as migrations
 from store.embedded import redis_cli_binary
@@ -64,12 +65,25 @@ def cmd_example_config(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_browser_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """`gateway browser-worker` never gets here from the command line (`__main__` runs it before gevent patches
+    anything); called in a patched process, it runs the worker in a process of its own."""
+    return subprocess.call(worker_command(settings))
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="run the HTTP gateway")
     serve.add_argument("--host", help="listen address (default [server] host)")
     serve.add_argument("--port", type=int, help="listen port (default [server] port)")
     serve.add_argument("--workers", type=int, help="pre-forked worker processes (default [server] workers)")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser(
+        "browser-worker", help="follow browser traces from Redis in headless Chromium (run more on any host)",
+        description="One browser worker: takes browser traces from the configured Redis, follows each in "
+                    "headless Chromium ([browser] executable) through the trace's slot, answers through Redis. "
+                    "`gateway serve` starts [browser] workers of them itself.")
+    worker.set_defaults(handler=cmd_browser_worker)
 
     migrate = commands.add_parser("migrate", help="apply missing database migrations")
     migrate.set_defaults(handler=cmd_migrate)

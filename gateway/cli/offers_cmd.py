@@ -19,6 +19,7 @@ FIELD_OPTIONS = {  # argparse destination -> offer field
     "final_url": "final_url", "country": "country", "fallback_country": "fallback_countries", "wait_ms": "wait_ms",
     "cooldown_s": "cooldown_s", "ua": "ua_profile", "update_interval_s": "update_interval_s",
     "click_mode": "click_mode", "ahead_depth": "ahead_depth", "ahead_max_age_s": "ahead_max_age_s",
+    "tracer": "tracer",
 }
 
 
@@ -160,6 +161,8 @@ def _field_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--update-interval-s", type=int)
     parser.add_argument("--click-mode", choices=("inline", "ahead", "ahead_only"),
                         help="answer clicks from their own trace (inline) or from traces made ahead")
+    parser.add_argument("--tracer", choices=("http", "browser", "auto"),
+                        help="http (default), browser (headless Chromium), or auto (a browser only where needed)")
     parser.add_argument("--ahead-depth", type=int, help="fresh traces kept (default [ahead] depth)")
     parser.add_argument("--ahead-max-age-s", type=int, help="oldest a kept trace may be (default [ahead] max_age_s)")
 

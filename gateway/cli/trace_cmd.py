@@ -1,16 +1,25 @@
-"""`gateway trace URL`: follow a chain from the command line, directly, through a proxy, or through the pool."""
+"""`gateway trace URL`: follow a chain from the command line, directly, through a proxy, or through the pool, over
+HTTP, in a browser, or `auto` (a browser from a page that needs one). Browser modes use the running gateway's
+browser workers, or start one for the command."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import time
+from collections.abc import Iterator
 
 from gateway.cli.output import print_json, table
 from gateway.config import Settings
 from gateway.countries import normalize
 from gateway.egress.slots import parse_proxy_url
 from gateway.errors import ValidationError
+from gateway.process.browser_workers import BrowserWorkers
 from gateway.process.services import Services
 from gateway.tracing import tracer, urls
+from gateway.tracing.browser import HTTP, MODES
+
+WORKER_START_S = 30.0
 
 
 def options(settings: Settings, args: argparse.Namespace) -> tracer.TraceOptions:
@@ -25,12 +34,28 @@ def options(settings: Settings, args: argparse.Namespace) -> tracer.TraceOptions
 def run_trace(settings: Settings, args: argparse.Namespace, opts: tracer.TraceOptions) -> tracer.TraceResult:
     if args.proxy:
         parse_proxy_url(args.proxy, "--proxy")
-        return tracer.trace(args.url, tracer.SlotRoute("cli-proxy", args.proxy), opts)
-    if not (args.egress or args.country):
-        return tracer.trace(args.url, None, opts)
+    route = tracer.SlotRoute("cli-proxy", args.proxy, pooled=False) if args.proxy else None
+    if args.mode == HTTP and not (args.egress or args.country):
+        return tracer.trace(args.url, route, opts)
     country = normalize(args.country, "--country") if args.country else None
-    with Services.open(settings) as services:
-        return services.runner.probe(args.url, opts, "cli", args.egress, country)
+    with Services.open(settings) as services, _browser_worker(services, args.mode):
+        if args.egress or country:
+            return services.runner.probe(args.url, opts, "cli", args.egress, country, args.mode)
+        return services.runner.follow(args.url, route, opts, args.mode)
+
+
+@contextlib.contextmanager
+def _browser_worker(services: Services, mode: str) -> Iterator[None]:
+    """A browser worker for this command, when its mode needs one and no gateway runs one."""
+    if mode == HTTP or services.runner.browser.available(fresh=True):
+        yield
+        return
+    stores = services.stores
+    with BrowserWorkers(services.settings, stores.redis_url, stores.postgres_url, count=1) as workers:
+        deadline = time.monotonic() + WORKER_START_S
+        while workers.procs and not services.runner.browser.available(fresh=True) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield
 
 
 def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
@@ -55,7 +80,7 @@ def print_result(result: tracer.TraceResult) -> None:
     print(table(("#", "status", "kind", "ms", "bytes", "url"), rows))
     verdict = "ok" if result.ok else f"error {result.error}: {result.detail}"
     via = f" via {result.slot_id}" if result.slot_id else ""
-    print(f"\n{verdict}\nfinal  {result.final_url}\ntotal  {result.total_ms:.1f} ms{via}")
+    print(f"\n{verdict}\nfinal  {result.final_url}\ntotal  {result.total_ms:.1f} ms{via}, {result.tracer}")
     if result.params:
         print("params " + "&".join(f"{k}={v}" for k, v in result.params))
 
@@ -73,5 +98,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--max-hops", type=int, metavar="N")
     p.add_argument("--timeout", type=float, metavar="S", help="whole-trace budget in seconds")
     p.add_argument("--allow-private", action="store_true", help="allow loopback/private addresses (testing)")
+    p.add_argument("--mode", choices=MODES, default=HTTP,
+                   help="http (default), browser (headless Chromium), or auto (a browser only where needed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_trace)

@@ -26,6 +26,7 @@ from prometheus_client import multiprocess
 from gateway.config import Settings
 from gateway.metrics import MULTIPROC_ENV
 from gateway.process import server
+from gateway.process.browser_workers import BrowserWorkers
 from gateway.process.services import Services, check_patched, migrate
 from store.embedded import EmbeddedStores
 
@@ -111,7 +112,8 @@ def supervise(settings: Settings, host: str, port: int, workers: int) -> int:
         listener = socket.create_server((host, port), backlog=2048, reuse_port=False)
         log.info("supervisor %d on http://%s:%d with %d workers", os.getpid(), host, listener.getsockname()[1],
                  workers)
-        return _run(Supervisor(settings, listener, workers), settings.server.drain_s)
+        with BrowserWorkers(settings, settings.redis.url, settings.postgres.url):
+            return _run(Supervisor(settings, listener, workers), settings.server.drain_s)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         if embedded:

@@ -18,6 +18,7 @@ from gateway.config import Settings
 from gateway.metrics import Metrics
 from gateway.process import wsgiserver
 from gateway.process.app import build_app
+from gateway.process.browser_workers import BrowserWorkers
 from gateway.process.services import Services
 from gateway.routes.auth import TOKEN_FILE
 from gateway.routes.wsgi import StartResponse, WSGIApp
@@ -71,7 +72,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None,
     stores. `prepare(services)` runs once the stores are open, before the first request is accepted."""
     host = host or settings.server.host
     port = settings.server.port if port is None else port
-    with Services.open(settings) as services:
+    with Services.open(settings) as services, \
+            BrowserWorkers(settings, services.stores.redis_url, services.stores.postgres_url):
         if prepare:
             prepare(services)
         return run(services, (host, port), ready)

@@ -45,6 +45,7 @@ from gateway.process.maintenance import Maintenance
 from gateway.routes.auth import admin_token
 from gateway.routes.clients import Clients
 from gateway.routes.probes import check_stores
+from gateway.tracing.browser import BrowserTracer
 from gateway.tracing.records import RecordWriter
 from gateway.tracing.runner import TraceRunner
 from gateway.tracing.tracer import TraceOptions
@@ -194,7 +195,8 @@ def build(settings: Settings, stores: Stores) -> Services:
     directory = SlotDirectory(stores.inventory)
     leases = Leases(stores.pool, directory, stores.inventory, settings.providers, metrics)
     records = RecordWriter(stores.traces, stores.click_stats, metrics, settings.clicks)
-    runner = TraceRunner(leases, records, TraceOptions.from_settings(settings.tracing), metrics, background, identity)
+    runner = TraceRunner(leases, records, TraceOptions.from_settings(settings.tracing), metrics, background, identity,
+                         BrowserTracer(stores.browser_jobs, settings.browser))
     trackier = TrackierClient(settings.trackier, stores.calls.record)
     router = PostbackRouter(stores.offers, stores.pairs, settings.webhooks.campaign_route_secret,
                             settings.clicks.offer_cache_s)

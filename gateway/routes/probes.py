@@ -1,7 +1,7 @@
-"""`/healthz`, `/readyz` and `/metrics`: is the process alive, does each store answer (and how fast). They are
-answered to whoever reaches them, so they tell no more than they must: a store that fails is named, never its
-error (which may hold an address or a socket path: the log has it), and `/metrics`, which names every offer, asks
-for `[metrics] token` when one is set."""
+"""`/healthz`, `/readyz` and `/metrics`: is the process alive, does each store answer (and how fast), are browser
+workers there. They are answered to whoever reaches them, so they tell no more than they must: a store that fails
+is named, never its error (which may hold an address or a socket path: the log has it), and `/metrics`, which
+names every offer, asks for `[metrics] token` when one is set."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from bottle import Bottle, HTTPResponse, request
 from gateway.metrics import Metrics
 from gateway.routes.auth import bearer_matches
 from store import database
+from store.browser_jobs import BrowserJobs
+from store.errors import StoreError
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,16 @@ def check_stores(stores: Stores, metrics: Metrics) -> dict[str, dict[str, Any]]:
     return result
 
 
+def browser_state(jobs: BrowserJobs) -> dict[str, Any]:
+    """Browser tracing as this gateway sees it (it never fails readiness: without a worker, offers that want a
+    browser trace over HTTP and say so)."""
+    try:
+        workers, waiting = jobs.workers(), jobs.waiting()
+    except StoreError:
+        return {"state": "unknown"}
+    return {"state": "on" if workers else "off", "workers": workers, "waiting_jobs": waiting}
+
+
 def build(stores: Stores, metrics: Metrics, metrics_token: str = "") -> Bottle:
     app = Bottle()
 
@@ -61,7 +73,8 @@ def build(stores: Stores, metrics: Metrics, metrics_token: str = "") -> Bottle:
     def readyz() -> HTTPResponse:
         checked = check_stores(stores, metrics)
         failing = [name for name, state in checked.items() if not state["ok"]]
-        body: dict[str, Any] = {"status": "unavailable" if failing else "ready", "stores": checked}
+        body: dict[str, Any] = {"status": "unavailable" if failing else "ready", "stores": checked,
+                                "browser": browser_state(stores.browser_jobs)}
         if failing:
             body["failing"] = failing
         return HTTPResponse(body, status=503 if failing else 200, headers={"Cache-Control": "no-store"})

@@ -146,6 +146,26 @@ def scan_html(text: str) -> Document:
     return Document(scanner.base_href, scanner.navigations)
 
 
+NAVIGATING_CODE = re.compile(r"location|\.submit\s*\(|reload|\beval\b|atob|document\.write|fetch\s*\(|window\.open|"
+                             r"\.click\s*\(|\bhref\b", re.IGNORECASE)
+INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script", re.IGNORECASE | re.DOTALL)
+EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=", re.IGNORECASE)
+ONLOAD = re.compile(r"<(?:body|frameset|svg|img|iframe)\b[^>]*\bonload\s*=", re.IGNORECASE)
+MARKUP = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+GATE_TEXT_CHARS = 200
+
+
+def needs_script(text: str) -> bool:
+    """Would a browser still leave this page, which the static reader found no navigation on? An `onload`
+    handler, an inline script whose code (not its comments or strings) touches navigation (location, a form's
+    submit, reload, eval, atob, document.write, fetch, ...), or an external script on a page with next to no text
+    of its own (a gate, not a landing page). `auto` traces continue in a browser from such a page."""
+    if ONLOAD.search(text) or any(NAVIGATING_CODE.search(_mask_strings(strip_comments(code)))
+                                  for code in INLINE_SCRIPT.findall(text)):
+        return True
+    return bool(EXTERNAL_SCRIPT.search(text)) and len(" ".join(MARKUP.sub(" ", text).split())) < GATE_TEXT_CHARS
+
+
 def might_navigate(text: str) -> bool:
     """A cheap check before parsing: could this document hold a refresh or a script navigation at all?"""
     lowered = text.lower()

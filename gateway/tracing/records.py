@@ -56,6 +56,7 @@ class TraceRecord:
     total_ms: int | None = None
     ahead_trace_id: uuid.UUID | None = None
     ahead_age_ms: int | None = None
+    tracer: str | None = None
 
     def describe(self, result: TraceResult | None) -> None:
         """Take in what a trace found (None: it crashed): the one mapping from a trace's result to its record."""
@@ -68,6 +69,7 @@ class TraceRecord:
         self.hops = [vars(hop) for hop in result.hops]
         self.params = [list(pair) for pair in result.params]
         self.trace_ms = round(result.total_ms)
+        self.tracer = result.tracer
 
     def row(self) -> dict[str, Any]:
         """The columns of the record, with text no store can hold (from the chain) replaced."""

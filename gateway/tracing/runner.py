@@ -1,5 +1,8 @@
 """The one path of every trace: lease an egress slot, follow the chain through it, release the slot with the
-trace's outcome (and the offer's cooldown), record the trace. Clicks, pair updates and pair creation all take it.
+trace's outcome (and the offer's cooldown), record the trace. Clicks, trace ahead's filler, pair updates and pair
+creation all take it. The chain is followed as the offer's `tracer` says: over HTTP (`tracer.py`), in a browser
+worker's Chromium (`browser.py`), or `auto`: over HTTP, then in the browser from a page that needs a script
+engine, through the same slot. Without a browser worker, browser and auto offers trace over HTTP and say so.
 
 A click cannot wait for the whole of it: it starts a `TraceJob`, waits at most its budget for the result, answers
 and says so (`answered`). The job records the trace once it has ended *and* its click has answered, so the record
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import gevent
 import gevent.pool
@@ -19,6 +23,7 @@ import gevent.pool
 from gateway.egress.leases import LeasedSlot, Leases
 from gateway.metrics import Metrics
 from gateway.tracing import tracer
+from gateway.tracing.browser import AUTO, BROWSER, HTTP, BrowserTracer, continued
 from gateway.tracing.outcomes import Outcome
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.tracer import TraceOptions, TraceResult
@@ -72,7 +77,8 @@ class TraceJob:
 
 class TraceRunner:
     def __init__(self, leases: Leases, records: RecordWriter, options: TraceOptions, metrics: Metrics,
-                 background: gevent.pool.Group, identity: str) -> None:
+                 background: gevent.pool.Group, identity: str, browser: BrowserTracer) -> None:
+        self.browser = browser
         self.identity = identity
         self.leases = leases
         self.records = records
@@ -119,30 +125,46 @@ class TraceRunner:
             return not_started(url, "store_unavailable", f"store: {exc}", started)
         job.record.lease_wait_ms = round(leased.lease.waited_ms)
         job.country = leased.lease.country
-        result = self.through(leased, url, self.options.with_user_agent(offer.ua_profile), offer.cooldown_s)
+        result = self.through(leased, url, self.options.with_user_agent(offer.ua_profile), offer.cooldown_s,
+                              offer.tracer)
         self.metrics.trace_seconds.observe(result.total_ms / 1000)
         return result
 
-    def through(self, leased: LeasedSlot, url: str, options: TraceOptions,
-                cooldown_s: float | None = None) -> TraceResult:
-        """Trace `url` through a leased slot, then release it with the trace's outcome, whatever happens."""
+    def through(self, leased: LeasedSlot, url: str, options: TraceOptions, cooldown_s: float | None = None,
+                mode: str = HTTP) -> TraceResult:
+        """Trace `url` through a leased slot (by `mode`), then release it with the trace's outcome, whatever
+        happens."""
         result = None
         try:
-            result = tracer.trace(url, tracer.SlotRoute(leased.slot.id, leased.proxy), options)
+            result = self.follow(url, tracer.SlotRoute(leased.slot.id, leased.proxy), options, mode)
             return result
         finally:
             outcome = result.egress_outcome if result else Release.UPSTREAM_ERROR
             self.leases.release(leased, outcome, result.total_ms if result and result.ok else None, cooldown_s)
 
+    def follow(self, url: str, route: tracer.SlotRoute | None, options: TraceOptions, mode: str) -> TraceResult:
+        """Follow the chain at `url` by `mode` (http, browser, auto) through `route` (None: directly)."""
+        if mode == BROWSER and self.browser.available():
+            return self.browser.trace(url, route, options)
+        result = tracer.trace(url, route, options)
+        if mode == HTTP or (mode == AUTO and not result.needs_script):
+            return result
+        if not self.browser.available():
+            return replace(result, tracer=f"http (no browser worker for {mode})")
+        rest = replace(options, total_timeout_s=max(1.0, options.total_timeout_s - result.total_ms / 1000))
+        return continued(result, self.browser.trace(result.final_url or url, route, rest, result.cookies))
+
     def probe(self, url: str, options: TraceOptions, holder: str, slot_id: str | None = None,
-              country: str | None = None) -> TraceResult:
-        """An operator's trace of `url`: through the named slot, through a slot of `country` (waiting up to 5 s),
-        or direct. Not recorded. NotFound for an unknown slot, NoEgress when none came free."""
+              country: str | None = None, mode: str = HTTP) -> TraceResult:
+        """An operator's trace of `url` (by `mode`): through the named slot, through a slot of `country` (waiting
+        up to 5 s), or direct. Not recorded. NotFound for an unknown slot, NoEgress when none came free."""
         if slot_id:
-            return self.through(self.leases.lease_one(slot_id, f"{self.identity}:{holder}"), url, options)
+            return self.through(self.leases.lease_one(slot_id, f"{self.identity}:{holder}"), url, options,
+                                 mode=mode)
         if country:
-            return self.through(self.leases.lease([country], 5000, f"{self.identity}:{holder}"), url, options)
-        return tracer.trace(url, None, options)
+            return self.through(self.leases.lease([country], 5000, f"{self.identity}:{holder}"), url, options,
+                                 mode=mode)
+        return self.follow(url, None, options, mode)
 
 
 def not_started(url: str, error: str, detail: str, started: float) -> TraceResult:

@@ -12,6 +12,7 @@ setting a cookie is not a loop, the same request a second time is.
 
 from __future__ import annotations
 
+import codecs
 import http.client
 import re
 import time
@@ -47,6 +48,12 @@ DRAINABLE_BYTES = 64 * 1024
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Labels the WHATWG Encoding standard reads otherwise than Python's codecs would.
+ENCODING_LABELS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "l1": "cp1252", "ascii": "cp1252",
+                   "us-ascii": "cp1252", "iso_8859-1": "cp1252", "x-sjis": "shift_jis", "sjis": "shift_jis",
+                   "ms_kanji": "shift_jis", "windows-31j": "shift_jis", "gb2312": "gb18030", "gbk": "gb18030",
+                   "x-gbk": "gb18030", "utf-16": "utf-16-le", "unicode": "utf-16-le", "x-user-defined": "cp1252"}
 # SOCKS5 replies meaning the proxy worked but the destination did not answer: the chain's fault.
 UPSTREAM_SOCKS_REPLIES = ("0x03", "0x04", "0x05", "0x06")
 PROXY_STATUS_ERROR = re.compile(r";\s*error\s*=\s*\"?([\w-]+)", re.IGNORECASE)
@@ -87,10 +94,13 @@ class TraceOptions:
 
 @dataclass(frozen=True)
 class SlotRoute:
-    """An egress to trace through: its slot id and proxy URL (credentials included, never printed)."""
+    """An egress to trace through: its slot id and proxy URL (credentials included, never printed); `pooled`
+    when the slot is in the pool's inventory (a browser worker looks its credentials up itself), not when an
+    operator named a proxy on the command line."""
 
     id: str
     url: str = field(repr=False)
+    pooled: bool = True
 
     @property
     def is_http(self) -> bool:
@@ -117,6 +127,15 @@ class TraceResult:
     total_ms: float
     slot_id: str | None
     detail: str | None = None
+    tracer: str = "http"  # what followed it: http, browser, http+browser (auto), or http with a reason
+    needs_script: bool = False  # it ended on a page a browser would still leave (navigation.needs_script)
+    cookies: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the jar at the end, for a browser
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TraceResult:
+        """A result as `as_dict` wrote it (a browser worker's answer)."""
+        return cls(**{**data, "hops": [Hop(**hop) for hop in data["hops"]],
+                      "params": [(str(name), str(value)) for name, value in data["params"]]})
 
     @property
     def egress_outcome(self) -> Release:
@@ -201,6 +220,7 @@ class _Trace:
         self.adapter = GuardedAdapter(self.allowed, max_retries=retry) if guarded else HTTPAdapter(max_retries=retry)
         self.proxies = {"http": egress.url, "https": egress.url} if egress else {}
         self.timeout = (options.connect_timeout_s, options.read_timeout_s)
+        self.script_page = False
 
     def run(self, url: str) -> TraceResult:
         started = time.perf_counter()
@@ -224,7 +244,13 @@ class _Trace:
         return TraceResult(ok=error is None, error=error, final_url=last, hops=self.hops,
                            params=urls.query_params(last) if urls.scheme_of(last) in urls.WEB_SCHEMES else [],
                            total_ms=round((time.perf_counter() - started) * 1000, 1),
-                           slot_id=self.egress.id if self.egress else None, detail=detail)
+                           slot_id=self.egress.id if self.egress else None, detail=detail,
+                           needs_script=error is None and self.script_page, cookies=self._cookies())
+
+    def _cookies(self) -> list[dict[str, Any]]:
+        """The jar as a browser context takes it (Playwright's add_cookies)."""
+        return [{"name": c.name, "value": c.value or "", "domain": c.domain, "path": c.path or "/",
+                 "secure": c.secure, **({"expires": c.expires} if c.expires else {})} for c in self.cookies]
 
     def _follow(self, url: str) -> str:
         try:
@@ -323,30 +349,32 @@ class _Trace:
             self._add(url, status, "error", None, started, 0)
             raise TraceFailed("http_error", f"{url} answered {status}")
         body, size = self._body(response)
-        nav, base = self._navigation(url, response, body)
-        target = self._resolve(base, nav.target) if nav else None
+        nav, base, encoding, text = self._navigation(url, response, body)
+        target = self._resolve(base, nav.target, encoding) if nav else None
         if (nav is None or target is None or urls.scheme_of(target) in urls.INERT_SCHEMES
                 or urls.without_fragment(target) == urls.without_fragment(url)):
             self._add(url, status, "final", None, started, size)
+            self.script_page = status == 200 and text is not None and navigation.needs_script(text)
             return None, source
         self._add(url, status, nav.kind, target, started, size)
         return target, url
 
     def _navigation(self, url: str, response: requests.Response,
-                    body: bytes | None) -> tuple[navigation.Navigation | None, str]:
+                    body: bytes | None) -> tuple[navigation.Navigation | None, str, str, str | None]:
+        """The page's navigation (None: none found), its base URL, its encoding and its text (None: not HTML)."""
         header = navigation.from_refresh_header(response.headers.get("Refresh"))
         if body is None:
-            return header, url
-        text = _decode(body, response)
+            return header, url, "utf-8", None
+        text, encoding = decoded(body, response.headers.get("Content-Type", ""))
         if not navigation.might_navigate(text):
-            return header, url
+            return header, url, encoding, text
         document = navigation.scan_html(text)
-        base = self._resolve(url, document.base_href) if document.base_href else url
-        return document.first(header), base
+        base = self._resolve(url, document.base_href, encoding) if document.base_href else url
+        return document.first(header), base, encoding, text
 
-    def _resolve(self, base: str, reference: str) -> str:
+    def _resolve(self, base: str, reference: str, encoding: str = "utf-8") -> str:
         try:
-            return urls.resolve(base, reference)
+            return urls.resolve(base, reference, encoding)
         except (urls.BadUrl, ValueError) as exc:
             self._record_error(base)
             raise TraceFailed("bad_url", f"cannot follow {reference!r}: {exc}") from None
@@ -387,17 +415,35 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
-def _decode(body: bytes, response: requests.Response) -> str:
-    """The document's text: the charset of its Content-Type, else of its <meta charset>, else UTF-8."""
-    declared = HEADER_CHARSET.search(response.headers.get("Content-Type", ""))
-    found = declared.group(1) if declared else None
-    if not found:
+def decoded(body: bytes, content_type: str) -> tuple[str, str]:
+    """The document's text and encoding, found as a browser finds it: a byte order mark, else the charset of the
+    Content-Type, else of a <meta> in the first 2 KB, else UTF-8 when the bytes are UTF-8, else windows-1252.
+    Labels are read as the WHATWG Encoding standard reads them (latin1 and ascii are windows-1252, ...)."""
+    for bom, encoding in BOMS:
+        if body.startswith(bom):
+            return body[len(bom):].decode(encoding, errors="replace"), encoding
+    declared = HEADER_CHARSET.search(content_type)
+    label = declared.group(1) if declared else None
+    if not label:
         meta = CHARSET.search(body[:2048])
-        found = meta.group(1).decode("ascii", "replace") if meta else "utf-8"
+        label = meta.group(1).decode("ascii", "replace") if meta else None
+    named = _encoding(label) if label else None
+    if named is None:
+        try:
+            return body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            named = "cp1252"
+    return body.decode(named, errors="replace"), named
+
+
+def _encoding(label: str) -> str | None:
+    """Python's codec for an encoding label, None when it names none."""
+    label = label.strip().lower()
+    label = ENCODING_LABELS.get(label, label)
     try:
-        return body.decode(found, errors="replace")
+        return codecs.lookup(label).name
     except LookupError:
-        return body.decode("utf-8", errors="replace")
+        return None
 
 
 def proxy_failure(status: int, proxy_status: str) -> str | None:

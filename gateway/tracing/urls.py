@@ -34,11 +34,13 @@ def header_text(value: str) -> str:
         return value
 
 
-def _encode(text: str, unsafe: frozenset[str]) -> str:
+def _encode(text: str, unsafe: frozenset[str], encoding: str = "utf-8") -> str:
+    """Percent-encode controls, space, non-ASCII and `unsafe`, non-ASCII by `encoding` (what the page's
+    encoding cannot hold becomes `&#N;`, as browsers do)."""
     out = []
     for char in text:
         if char <= " " or char >= "\x7f" or char in unsafe:
-            out.append("".join(f"%{b:02X}" for b in char.encode("utf-8")))
+            out.append("".join(f"%{b:02X}" for b in char.encode(encoding, errors="xmlcharrefreplace")))
         else:
             out.append(char)
     return "".join(out)
@@ -86,9 +88,11 @@ def split_web(url: str) -> SplitResult:
     return parts
 
 
-def normalize(url: str) -> str:
+def normalize(url: str, query_encoding: str = "utf-8") -> str:
     """Percent-encode spaces, non-ASCII and other characters browsers escape; IDNA-encode the host; keep
-    existing %XX escapes as they are."""
+    existing %XX escapes as they are. The query's non-ASCII is encoded in `query_encoding`: a URL found in a
+    windows-1251 or Shift_JIS page carries its query in that page's encoding (the path is always UTF-8, and so is
+    a UTF-16 page's query)."""
     url = prepared(url)
     if scheme_of(url) not in WEB_SCHEMES:
         return url
@@ -99,20 +103,23 @@ def normalize(url: str) -> str:
     if not host.isascii():
         netloc = netloc.replace(host, _host(host)) if host in netloc else _host(host)
     path = _encode(parts.path, PATH_UNSAFE) or "/"
+    if query_encoding.replace("_", "-").lower().startswith("utf-16"):
+        query_encoding = "utf-8"  # the URL standard's one exception: a UTF-16 page's queries are in UTF-8
     return urlunsplit((scheme, netloc.lower() if "@" not in netloc else netloc, path,
-                       _encode(parts.query, QUERY_UNSAFE), _encode(parts.fragment, FRAGMENT_UNSAFE)))
+                       _encode(parts.query, QUERY_UNSAFE, query_encoding), _encode(parts.fragment, FRAGMENT_UNSAFE)))
 
 
-def resolve(base: str, reference: str) -> str:
-    """`reference` (absolute, protocol-relative, path-relative, ...) resolved against `base`, normalized.
-    Non-web schemes (market://, intent://, ...) come back as given."""
+def resolve(base: str, reference: str, query_encoding: str = "utf-8") -> str:
+    """`reference` (absolute, protocol-relative, path-relative, ...) resolved against `base`, normalized (its
+    query's non-ASCII in `query_encoding`, the encoding of the page it was found in). Non-web schemes
+    (market://, intent://, ...) come back as given."""
     reference = reference.strip(C0_AND_SPACE).translate(STRIPPED)
     scheme = scheme_of(reference) if ":" in reference else ""
     if scheme and scheme not in WEB_SCHEMES:
         return reference
     if scheme_of(base) in WEB_SCHEMES:
         reference = _slashes(reference)
-    return normalize(urljoin(base, reference))
+    return normalize(urljoin(base, reference), query_encoding)
 
 
 def app_link_refusal(url: str, source: str, allowed: frozenset[str]) -> str | None:
