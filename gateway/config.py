@@ -423,6 +423,19 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
 
 
 
+def child_env(settings: Settings, path: Path) -> dict[str, str]:
+    """The environment of a child process that is to run on exactly `settings`: `path` written with `as_ini`
+    (mode 0600), `GATEWAY_CONFIG` naming it, the credentials as variables, and none of this process's own
+    `GATEWAY_*` variables (they would override the file)."""
+    text, secrets = as_ini(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(secrets, GATEWAY_CONFIG=str(path))
+    return env
+
+
 def as_ini(settings: Settings) -> tuple[str, dict[str, str]]:
     """`settings` as a file `load` reads back to the same settings, and the `GATEWAY_*` variables that carry
     its credentials (they never go into the file): how a parent hands its settings to a child process."""

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from statistics import median
 
 import gevent
@@ -22,7 +23,8 @@ import psutil
 import requests
 
 from gateway.config import Settings
-from gateway.tracing.tracer import TraceOptions, trace
+from gateway.tracing.browser import BrowserTracer
+from gateway.tracing.tracer import SlotRoute, TraceOptions, TraceResult, trace
 from loadtest.chains import chain
 from loadtest.lab import PROVIDER, PROXY_PASSWORD, Lab
 from loadtest.processes import ServiceProcess
@@ -308,6 +310,45 @@ def _filler_under_load(lab: Lab, gateway_url: str, rate: float, seconds: float, 
             f"ahead_clicks_{share}": delta["clicks"] + delta["misses"]}
 
 
+def browser_figures(lab: Lab, traces: int = 10, rounds: int = 2) -> dict:
+    """One chain (302, meta refresh, JavaScript, then a landing page of common weight) traced over HTTP and in a
+    browser worker's Chromium, with `[browser] block`'s default and with nothing blocked, through the lab's SOCKS5
+    proxy in alternating rounds: bytes per trace as the proxy counted them (what a provider bills) and
+    milliseconds per trace; then browser traces per minute of one worker, back to back."""
+    base = lab.chain_server().url
+    start = chain(base, ["302", "meta", "js"], f"{base}/lander?clickid=bench")
+    lab.browser_worker()
+    host, port = lab.proxy.url.split("//", 1)[1].split(":")
+    jobs, browser = lab.services.stores.browser_jobs, lab.settings.browser
+    options = TraceOptions(allow_private=True)
+    blocked, unblocked = BrowserTracer(jobs, browser), BrowserTracer(jobs, replace(browser, block=""))
+    follow: dict[str, Callable[[SlotRoute | None], TraceResult]] = {
+        "http": lambda route: trace(start, route, options),
+        "browser": lambda route: blocked.trace(start, route, options),
+        "unblocked": lambda route: unblocked.trace(start, route, options)}
+    ms: dict[str, list[float]] = {mode: [] for mode in follow}
+    for _ in range(rounds):
+        for mode, run in follow.items():
+            route = SlotRoute(mode, f"socks5h://{mode}:{PROXY_PASSWORD}@{host}:{port}", pooled=False)
+            for _ in range(traces):
+                result = run(route)
+                assert result.ok and result.final_url.startswith(f"{base}/lander"), (mode, result.error, result.detail)
+                ms[mode].append(result.total_ms)
+    started = time.perf_counter()
+    for _ in range(traces):
+        follow["browser"](None)
+    per_minute = traces / (time.perf_counter() - started) * 60
+    usage = lab.proxy_usage()["by_user"]
+    kb = {mode: (usage[mode]["bytes_up"] + usage[mode]["bytes_down"]) / (rounds * traces) / 1024 for mode in follow}
+    return {"http_kb_per_trace": round(kb["http"], 1), "browser_kb_per_trace": round(kb["browser"], 1),
+            "unblocked_kb_per_trace": round(kb["unblocked"], 1),
+            "browser_bytes_ratio": round(kb["browser"] / kb["http"], 2),
+            "unblocked_bytes_ratio": round(kb["unblocked"] / kb["http"], 2),
+            "http_ms_per_trace": round(median(ms["http"]), 1), "browser_ms_per_trace": round(median(ms["browser"]), 1),
+            "browser_ms_ratio": round(median(ms["browser"]) / median(ms["http"]), 1),
+            "browser_traces_per_minute_per_worker": round(per_minute, 1), "browser_settle_ms": browser.settle_ms}
+
+
 LINES = {
     "fast_path": "fast_path_ratio {fast_path_ratio} ({fast_path_per_s} vs {bare_redirect_per_s} req/s of a bare "
                  "Bottle+gevent redirect; goal >= 0.6); workers_scaling {workers_scaling} (2 workers "
@@ -328,10 +369,15 @@ LINES = {
              "{ahead_waste_90} (goal <= 0.05)",
     "trace": "tracer {tracer_cpu_ms_per_hop} CPU ms/hop vs requests.get {requests_cpu_ms_per_hop} CPU ms/hop on "
              "the same 3xx chain: trace_cpu_ratio {trace_cpu_ratio} (goal <= 1.0)",
+    "browser": "the same chain through the proxy: http {http_kb_per_trace} KB, {http_ms_per_trace} ms; browser "
+               "{browser_kb_per_trace} KB, {browser_ms_per_trace} ms: browser_bytes_ratio {browser_bytes_ratio} "
+               "(goal <= 3), browser_ms_ratio {browser_ms_ratio} (settle {browser_settle_ms} ms included); nothing "
+               "blocked {unblocked_kb_per_trace} KB (x{unblocked_bytes_ratio}); "
+               "{browser_traces_per_minute_per_worker} browser traces/min/worker",
 }
 FIGURES: dict[str, Callable[..., dict]] = {
     "fast_path": fast_path_figures, "overlap": overlap_figures, "traced": traced_figure, "pool": pool_figure,
-    "webhooks": webhook_figure, "trace": trace_figure, "ahead": ahead_figures,
+    "webhooks": webhook_figure, "trace": trace_figure, "ahead": ahead_figures, "browser": browser_figures,
 }
 DEFAULT = ("fast_path", "overlap", "traced", "pool", "webhooks")
 

@@ -164,11 +164,27 @@ def build_app(latency_ms: float = 0.0, seen: collections.deque[str] | None = Non
 
     @app.get("/asset/<name>")
     def asset(name: str) -> HTTPResponse:
+        """`next.js` navigates to `to`; any other asset is `kb` KB (default 50) of its type's filler."""
         if name == "next.js":
             return _page(f"window.location.href = {_js(request.query.get('to', '/land'))};", 200,
                          "application/javascript")
-        types = {"css": "text/css", "woff2": "font/woff2", "png": "image/png", "mp4": "video/mp4"}
-        return _page("x" * 50_000, 200, types.get(name.rsplit(".", 1)[-1], "application/octet-stream"))
+        types = {"css": "text/css", "woff2": "font/woff2", "png": "image/png", "mp4": "video/mp4",
+                 "js": "application/javascript"}
+        kind = name.rsplit(".", 1)[-1]
+        size = int(request.query.get("kb") or 50) * 1024
+        body = f"/*{'x' * (size - 4)}*/" if kind in ("js", "css") else "x" * size
+        return _page(body, 200, types.get(kind, "application/octet-stream"))
+
+    @app.get("/lander")
+    def lander() -> HTTPResponse:
+        """A landing page of common weight: 20 KB of text, a 30 KB stylesheet and web font, four 40 KB images and
+        two 15 KB scripts, with the query's parameters shown (what a browser trace pays at the end of a chain)."""
+        head = ('<link rel="stylesheet" href="/asset/site.css?kb=30"><script src="/asset/app.js?kb=15"></script>'
+                "<style>@font-face { font-family: f; src: url(/asset/f.woff2?kb=30); }</style>")
+        images = "".join(f'<img src="/asset/photo{n}.png?kb=40">' for n in range(4))
+        text = "<p>" + "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 350 + "</p>"
+        return _page(_html(head=head, body=f"<h1>Offer</h1>{images}{text}<script src=\"/asset/vendor.js?kb=15\">"
+                                           "</script>"))
 
     @app.get("/busy")
     def busy() -> HTTPResponse:

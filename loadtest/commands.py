@@ -34,7 +34,9 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     names = tuple(dict.fromkeys(args.figures)) or bench.DEFAULT
-    results = bench.run(settings, say, names, {"pool": {"greenlets": args.greenlets, "seconds": args.seconds}})
+    browser = {"traces": args.traces} if args.traces else {}
+    results = bench.run(settings, say, names, {"pool": {"greenlets": args.greenlets, "seconds": args.seconds},
+                                               "browser": browser})
     if args.json:
         print_json({key: results[key] for key in SUMMARY_KEYS} if not args.figures else results)
     return 0
@@ -49,6 +51,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
                    help=f"only these of {', '.join(FIGURES)} (default: {', '.join(DEFAULT)})")
     p.add_argument("--greenlets", type=int, default=200, help="pool figure: concurrent greenlets")
     p.add_argument("--seconds", type=float, default=3.0, help="pool figure: measuring time")
+    p.add_argument("--traces", type=int, metavar="N", help="browser figure: traces per mode and round (default 10)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object: the summary keys, or every number of the figures asked for")
     p.set_defaults(handler=cmd_bench)

@@ -14,7 +14,7 @@ import socket
 from gateway.config import ProviderSettings, Secret, Settings
 from gateway.process.server import serve
 from gateway.process.services import Services
-from loadtest.chains import ChainServer
+from loadtest.chains import ChainServer, chain
 from loadtest.proxies import ProxyServer
 from loadtest.trackier import FakeTrackier
 from store.errors import NotFound
@@ -56,6 +56,10 @@ def prepare(services: Services, chains: ChainServer, trackier: FakeTrackier) -> 
         "name": "Demo offer", "country": "us", "wait_ms": 5000, "enabled": True,
         "tracking_url": f"{chains.url()}/demo/start?aff=demo",  # gclid and utm_* pass through
         "fallback_url": f"{chains.url()}/land?fallback=1"})
+    upsert_offer(services, "demo-browser", {
+        "name": "Demo offer, browser", "country": "us", "wait_ms": 5000, "enabled": True, "tracer": "auto",
+        "tracking_url": chain(chains.url(), ["302", "form-post", "atob"], f"{chains.url()}/land?sub1=browser"),
+        "fallback_url": f"{chains.url()}/land?fallback=1"})
     upsert_offer(services, "demo-trackier", {
         "name": "Demo Trackier offer", "country": "us", "update_interval_s": 0,
         "tracking_url": f"{chains.url()}/demo/start?gclid={{click_id}}", "final_url": f"{chains.url()}/land",
@@ -86,6 +90,7 @@ def run(settings: Settings, host: str | None, port: int | None) -> int:
         print(f"\nDemo gateway on {base}\n"
               f"  click URL: {base}/c/demo?gclid=TEST-GCLID-123&utm_source=google\n"
               f"  chain:     {chains.url()}/demo/start (302 -> meta refresh -> JavaScript -> landing page)\n"
+              f"  browser:   {base}/c/demo-browser (a self-submitting form, then atob: tracer auto, Chromium)\n"
               f"  proxy:     socks5h://127.0.0.1:{proxy.address[1]}, {SLOTS} session slots (demo-us-1..{SLOTS})\n"
               f"  trackier:  fake API on {trackier.url}, offer demo-trackier with {PAIRS} campaign pairs\n"
               f"  postback:  curl '{postback[0]}'\n"

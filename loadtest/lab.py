@@ -10,7 +10,7 @@ Everything it started stops when the `with` block ends.
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,12 +123,22 @@ class Lab:
         return Settings(providers={PROVIDER: provider}).replace(
             server__data_dir=self.data_dir, server__drain_s=2.0, server__log_level="info",
             redis__url=self.redis_url, redis__prefix=self.prefix, postgres__url=self.postgres_url,
-            tracing__allow_private=True, pool__cooldown_s=0.0, clicks__lease_wait_ms=5000,
+            tracing__allow_private=True, pool__cooldown_s=0.0, clicks__lease_wait_ms=5000, browser__workers=0,
             clicks__client_traces_per_minute=0,
             admin__token=Secret(uuid.uuid4().hex),
             trackier__base_url=self.trackier.url, trackier__api_key=Secret(TRACKIER_KEY),
             trackier__advertiser_id="1", trackier__publisher_id="1", trackier__click_domain="track.example",
             trackier__public_base_url="http://127.0.0.1", trackier__create_pacing_ms=0)
+
+    def browser_worker(self) -> ServiceProcess:
+        """`gateway browser-worker` on the lab's settings, once it says it is ready."""
+        proc = ServiceProcess([sys.executable, "-m", "gateway", "browser-worker"], self._env(self.settings))
+        self.processes.append(proc)
+        proc.wait_for(re.compile(r"browser worker \S+ ready"), 60)
+        return proc
+
+    def _env(self, settings: Settings) -> dict[str, str]:
+        return config.child_env(settings, self.data_dir / f"gateway-{len(self.processes)}.ini")
 
     def double(self, *args: str) -> ServiceProcess:
         proc = ServiceProcess.python("-m", "loadtest", *args)
@@ -138,13 +148,8 @@ class Lab:
 
     def gateway(self, workers: int, **changes: object) -> ServiceProcess:
         """`gateway serve --workers N` on the lab's settings with `section__key` `changes`."""
-        text, secrets = config.as_ini(self.settings.replace(**changes))
-        path = self.data_dir / f"gateway-{len(self.processes)}.ini"
-        path.write_text(text)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(config.ENV_PREFIX)}
-        env.update(secrets, GATEWAY_CONFIG=str(path))
         proc = ServiceProcess([sys.executable, "-m", "gateway", "serve", "--workers", str(workers), "--port", "0"],
-                              env)
+                              self._env(self.settings.replace(**changes)))
         self.processes.append(proc)
         proc.wait_listening(60)
         return proc

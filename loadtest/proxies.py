@@ -29,6 +29,8 @@ class Usage:
     connections: int = 0
     active: int = 0
     max_active: int = 0
+    bytes_up: int = 0  # client to destination, after the proxy's own handshake: what a provider bills, with...
+    bytes_down: int = 0  # ...destination to client
 
 
 @dataclass
@@ -90,7 +92,8 @@ class ProxyServer:
         try:
             if first:
                 upstream.sendall(first)
-            _pipe(client, upstream)
+                usage.bytes_up += len(first)
+            _pipe(client, upstream, usage)
         finally:
             usage.active -= 1
             upstream.close()
@@ -212,12 +215,13 @@ def _basic(headers: list[str]) -> tuple[str | None, str]:
     return None, ""
 
 
-def _pipe(a: socket.socket, b: socket.socket) -> None:
-    """Copy bytes both ways until either side closes."""
-    def copy(src: socket.socket, dst: socket.socket) -> None:
+def _pipe(client: socket.socket, upstream: socket.socket, usage: Usage) -> None:
+    """Copy bytes both ways until either side closes, counting them."""
+    def copy(src: socket.socket, dst: socket.socket, counter: str) -> None:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
+                setattr(usage, counter, getattr(usage, counter) + len(data))
         except OSError:
             pass
         finally:
@@ -225,4 +229,5 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-    gevent.joinall([gevent.spawn(copy, a, b), gevent.spawn(copy, b, a)])
+    gevent.joinall([gevent.spawn(copy, client, upstream, "bytes_up"),
+                    gevent.spawn(copy, upstream, client, "bytes_down")])

@@ -70,11 +70,7 @@ def server_processes(data_dir: Path, children: bool = True) -> list[psutil.Proce
 
 def cli_env(settings, tmp_path: Path) -> dict[str, str]:
     """Environment (and a config file) giving a `gateway` child process exactly a test's settings."""
-    text, secrets = config.as_ini(settings)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "cli.ini"
-    path.write_text(text)
-    return clean_env(GATEWAY_CONFIG=str(path), **secrets)
+    return config.child_env(settings, tmp_path / "cli.ini")
 
 
 class Process:

@@ -33,6 +33,7 @@ WEIGHTS = {
     "test_tracing.py": 2, "test_resolver.py": 1, "test_faults.py": 45, "test_openapi.py": 40, "test_secrets.py": 14,
     "test_properties.py": 5, "test_security.py": 15, "test_fuzz.py": 12, "test_architecture.py": 1,
     "test_console.py": 17, "test_console_browser.py": 16, "test_feed.py": 20, "test_edge.py": 15, "test_wheel.py": 20,
+    "test_browser.py": 100,
 }
 
 

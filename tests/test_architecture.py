@@ -132,3 +132,19 @@ def test_only_store_spells_redis_keys_and_sql():
     found = [f"{path.relative_to(REPO)}: {match.group().strip()}" for path in (REPO / "gateway").rglob("*.py")
              for needle in suspicious if (match := re.search(needle, path.read_text()))]
     assert found == []
+
+
+def test_only_the_browser_worker_drives_a_browser(graph):
+    """Playwright brings its own event loop: the modules that drive Chromium (chromium, and bridge, its threaded
+    proxy) are imported by the browser worker alone, and `__main__` runs the worker before gevent patches
+    anything; nothing a gateway process loads reaches them."""
+    drivers = {"gateway.tracing.chromium", "gateway.tracing.bridge"}
+    importers = {module for module, targets in graph.items() if targets & drivers and module not in drivers}
+    assert importers == {"gateway.process.browser_worker"}
+    worker_importers = {module for module, targets in graph.items() if "gateway.process.browser_worker" in targets}
+    assert worker_importers == {ENTRY_POINT}
+    source = (REPO / "gateway" / "__main__.py").read_text()
+    assert source.index("browser_worker") < source.index("monkey.patch_all()")
+    playwright = {path.relative_to(REPO).as_posix() for path in (REPO / "gateway").rglob("*.py")
+                  if re.search(r"^\s*(from|import) playwright", path.read_text(), re.MULTILINE)}
+    assert playwright == {"gateway/tracing/chromium.py"}

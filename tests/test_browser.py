@@ -3,6 +3,7 @@ Chromium through real local proxies with credentials, checked against where Chro
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -18,7 +19,9 @@ import requests
 from gateway.tracing.tracer import SlotRoute, TraceOptions
 from loadtest.chains import RUN_TIME_KINDS, chain
 from loadtest.processes import ServiceProcess
-from tests.helpers import REPO, GatewayProcess, cli_env, gateway_command, provider_for, run_gateway
+from tests.conftest import ADMIN_TOKEN
+from tests.console_client import ConsoleUser
+from tests.helpers import REPO, GatewayProcess, cli_env, gateway_command, run_gateway
 
 chromium = pytest.mark.needs("chromium", install="apt-get install chromium; .ci/run does")
 
@@ -179,6 +182,20 @@ def test_the_guard_sees_every_request_the_page_makes(make_runtime, workers, chai
 
 
 @chromium
+@pytest.mark.parametrize("proxy_kind", ["http", "socks5"])
+def test_a_proxy_that_refuses_is_the_egress_fault(runtime, workers, chains, proxies, proxy_kind):
+    """Wrong credentials, or a proxy that takes no connection, end a browser trace as egress_failed (the slot's
+    fault, as over HTTP), not as an error of the chain."""
+    workers.start()
+    proxy = proxies[proxy_kind]
+    port = proxy.address[1]
+    for url in (proxy.url("u", password="wrong"), proxy.url("u").replace(f":{port}", ":1")):
+        result = runtime.runner.follow(f"{chains.url()}/land", SlotRoute("s", url, pooled=False), options(),
+                                       "browser")
+        assert (result.ok, result.error) == (False, "egress_failed"), result.detail
+
+
+@chromium
 def test_a_trace_past_its_budget_ends_and_the_worker_goes_on(runtime, workers, chains, settings):
     """A page whose script never yields ends at the budget as a timeout; the same worker traces the next chain."""
     workers.start()
@@ -214,9 +231,8 @@ def test_a_click_on_an_auto_offer_lands_with_its_parameters(make_gateway, worker
     """The click leases a slot, HTTP finds a self-submitting POST form, the browser worker finishes the chain
     through the same slot (its credentials looked up by the worker), and the visitor lands on the final URL with
     the chain's and the inbound parameters; the record says which tracer followed it."""
-    luna = provider_for(proxies["socks5"])
     gateway = make_gateway(slots=1)
-    workers.start(providers={"luna": luna})
+    workers.start(providers=gateway.rt.settings.providers)
     final = f"{chains.url(1)}/land?clickid=C42&sub=browser"
     tracking = chain(chains.url(), ["302", "form-post"], final)
     gateway.rt.catalog.create({"slug": "shoes", "name": "Shoes", "country": "us", "tracer": "auto",
@@ -230,6 +246,22 @@ def test_a_click_on_an_auto_offer_lands_with_its_parameters(make_gateway, worker
     slot = gateway.rt.inventory.get(record["slot_id"])
     user = f"user-acct-region-us-sessid-{slot.session_id}"
     assert proxies["socks5"].stats.by_user[user].connections >= 2
+
+
+@chromium
+def test_the_console_traces_in_a_browser_and_shows_the_tracer(make_gateway, workers, chains):
+    """The console's trace tool follows a chain by the tracer chosen, and the offer page shows the offer's."""
+    gateway = make_gateway(slots=1)
+    workers.start(providers=gateway.rt.settings.providers)
+    gateway.rt.catalog.create({"slug": "js", "name": "JS", "country": "us", "tracer": "auto",
+                               "tracking_url": run_time_chain(chains, "onload")})
+    admin = ConsoleUser(gateway.url)
+    assert admin.sign_in(ADMIN_TOKEN).status_code == 303
+    assert "<dt>Tracer</dt><dd>auto</dd>" in admin.get("/offers/js").text
+    tool = admin.post("/trace-tool", {"url": run_time_chain(chains, "onload"), "route": "country", "target": "us",
+                                      "mode": "auto"})
+    assert tool.status_code == 200 and "Reached the end" in tool.text
+    assert "<dt>Tracer</dt><dd>http+browser</dd>" in tool.text and html.escape(land(chains, "onload")) in tool.text
 
 
 @chromium
@@ -247,6 +279,18 @@ def test_the_cli_traces_auto_with_a_worker_of_its_own(chains, proxies, settings,
     assert proxies["http"].stats.by_user["cli-user"].connections >= 2
     plain = json.loads(run_gateway(*args, "--mode", "http", env=env).stdout)
     assert plain["tracer"] == "http" and plain["final_url"] != result["final_url"]
+
+
+@chromium
+def test_bench_browser_prints_bytes_and_speed_of_both_tracers(settings, tmp_path):
+    """`gateway bench browser` traces one chain over HTTP and in the browser through the lab's proxy, in one run:
+    with images, media, fonts and stylesheets blocked the browser moves at most 3x the HTTP trace's bytes (the
+    proxy's own count: bytes do not depend on the machine's speed), with nothing blocked far more."""
+    done = run_gateway("bench", "browser", "--json", "--traces", "2", env=cli_env(settings, tmp_path), timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    assert figures["http_kb_per_trace"] > 20 and figures["browser_traces_per_minute_per_worker"] > 0
+    assert 1 < figures["browser_bytes_ratio"] <= 3 < figures["unblocked_bytes_ratio"]
 
 
 @chromium

@@ -200,10 +200,13 @@ def test_traces_filter_and_the_trace_tool_follows_a_chain(console, chains):
     assert admin.get("/traces/rows?offer=shop").text.count("<tr>") == 1  # the empty-table row
     trace_id = gw.rt.traces.recent(limit=5, outcome="final")[0]["id"]
     detail = admin.get(f"/traces/{trace_id}").text
-    assert "gclid=G1" in detail and "Hops" in detail
+    assert "gclid=G1" in detail and "Hops" in detail and "<dt>Tracer</dt><dd>http</dd>" in detail
     assert admin.get("/traces/not-a-uuid").status_code == 404
     tool = admin.post("/trace-tool", {"url": f"{chains.url()}/demo/start?aff=1", "route": "direct", "ua": "mobile"})
     assert tool.status_code == 200 and "Reached the end" in tool.text and "meta_refresh" in tool.text
+    assert "<dt>Tracer</dt><dd>http</dd>" in tool.text
+    wrong_mode = admin.post("/trace-tool", {"url": f"{chains.url()}/land", "route": "direct", "mode": "selenium"})
+    assert wrong_mode.status_code == 400 and "must be one of http, browser, auto" in wrong_mode.text
     bad = admin.post("/trace-tool", {"url": "javascript:alert(1)", "route": "direct"})
     assert bad.status_code == 400 and "not an http(s) URL" in bad.text
     no_slot = admin.post("/trace-tool", {"url": f"{chains.url()}/land", "route": "slot", "target": "nope"})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from gateway import config
 from gateway.config import Settings
 from gateway.process import prefork, server
-from gateway.process.browser_workers import worker_command
+from gateway.process.browser_workers import COMMAND
 from gateway.process.services import check_patched, migrate, store_options
 from store import migrate as migrations
 from store.embedded import redis_cli_binary
@@ -68,7 +70,11 @@ def cmd_example_config(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_browser_worker(settings: Settings, args: argparse.Namespace) -> int:
     """`gateway browser-worker` never gets here from the command line (`__main__` runs it before gevent patches
     anything); called in a patched process, it runs the worker in a process of its own."""
-    return subprocess.call(worker_command(settings))
+    path = settings.server.data_dir / f"browser-worker-{os.getpid()}.ini"
+    try:
+        return subprocess.call(COMMAND, env=config.child_env(settings, path))
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

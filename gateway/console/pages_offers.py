@@ -20,6 +20,7 @@ from gateway.errors import ValidationError
 from gateway.postbacks.pair_controls import PairControls
 from gateway.postbacks.pair_views import PairViews
 from gateway.routes.clients import Clients
+from gateway.tracing.browser import BrowserTracer
 from store.offers import Offer
 
 
@@ -39,6 +40,7 @@ class OfferPages:
     controls: PairControls
     jobs: PairJobs
     clients: Clients
+    browser: BrowserTracer
 
 
 def register(app: Bottle, uses: OfferPages) -> None:
@@ -98,7 +100,8 @@ def register(app: Bottle, uses: OfferPages) -> None:
         return web.render("offer", title=offer.name, offer=offer, base=click_base(),
                           stats=views.stats(offer.slug, reveal=is_admin()),
                           ahead=uses.ahead.status(offer), job=request.query.get("job", ""), test=test,
-                          tested=tested, today=reports.outcomes_today(offer.id).get(offer.id, {}))
+                          tested=tested, today=reports.outcomes_today(offer.id).get(offer.id, {}),
+                          browser_on=uses.browser.available())
 
     @app.post("/offers/<key>/pairs")
     def create_pairs(key: str) -> HTTPResponse:

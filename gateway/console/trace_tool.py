@@ -10,6 +10,7 @@ from gateway.config import TracingSettings
 from gateway.countries import normalize
 from gateway.errors import RateLimited, ValidationError
 from gateway.tracing import tracer, urls
+from gateway.tracing.browser import HTTP, MODES
 from gateway.tracing.runner import TraceRunner
 from store.errors import NotFound
 from store.pool import NoEgress
@@ -24,7 +25,8 @@ class TraceTool:
         self.per_minute = per_minute
 
     def trace(self, posted: Mapping[str, str], client: str) -> tracer.TraceResult:
-        """Follow the form's `url` by its `route` (direct, country, slot) to `target`, as `ua`; ValidationError
+        """Follow the form's `url` by its `route` (direct, country, slot) to `target`, as `ua`, by `mode` (http,
+        auto, browser); ValidationError
         naming the field to fix, RateLimited past the client's budget."""
         url = posted.get("url", "").strip()
         try:
@@ -35,11 +37,14 @@ class TraceTool:
         if route != "direct" and not target:
             raise ValidationError("target", f"name the {route} to trace through")
         ua = posted.get("ua") if posted.get("ua") in ("desktop", "mobile") else "desktop"
+        mode = posted.get("mode", HTTP)
+        if mode not in MODES:
+            raise ValidationError("mode", f"must be one of {', '.join(MODES)}")
         country = normalize(target, "target") if route == "country" else None
         self._spend(client)
         options = tracer.TraceOptions.from_settings(self.tracing, user_agent=ua)
         try:
-            return self.runner.probe(url, options, "console", target if route == "slot" else None, country)
+            return self.runner.probe(url, options, "console", target if route == "slot" else None, country, mode)
         except (NotFound, NoEgress) as exc:
             raise ValidationError("target", str(exc)) from None
 

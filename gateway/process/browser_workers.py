@@ -1,7 +1,8 @@
 """The browser workers of `gateway serve` (or of its pre-fork supervisor): `[browser] workers` processes of
-`gateway browser-worker` (`browser_worker.py`), started on the stores the gateway opened when Chromium is there,
-started again when one exits (after a growing pause), stopped with the gateway. Without Chromium browser tracing
-is off, said once in the log; offers that want a browser trace over HTTP and say so in their records."""
+`gateway browser-worker` (`browser_worker.py`), started when Chromium is there on exactly the gateway's settings
+and stores (a file in the data dir, credentials in their environment), started again when one exits (after a
+growing pause), stopped with the gateway. Without Chromium browser tracing is off, said once in the log; offers
+that want a browser trace over HTTP and say so in their records."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 
 import gevent
 
+from gateway import config
 from gateway.config import Settings
 from gateway.tracing.browser import find_executable
 
@@ -20,21 +22,16 @@ log = logging.getLogger(__name__)
 RESTART_PAUSE_S = (1.0, 30.0)
 STEADY_S = 60.0  # a worker that ran this long before it exited starts again at once
 STOP_WAIT_S = 10.0
-
-
-def worker_command(settings: Settings) -> list[str]:
-    """`gateway browser-worker` on the same configuration, in a fresh interpreter that gevent never patched."""
-    config = [] if settings.source == "built-in defaults" else ["--config", settings.source]
-    return [sys.executable, "-m", "gateway", *config, "browser-worker"]
+# a fresh interpreter that gevent never patched; its settings come from GATEWAY_CONFIG (config.child_env)
+COMMAND = (sys.executable, "-m", "gateway", "browser-worker")
 
 
 class BrowserWorkers:
 
     def __init__(self, settings: Settings, redis_url: str, postgres_url: str, count: int | None = None) -> None:
-        self.settings = settings
+        self.settings = settings.replace(redis__url=redis_url, postgres__url=postgres_url)
         self.count = settings.browser.workers if count is None else count
-        self.env = {**os.environ, "GATEWAY_REDIS_URL": redis_url, "GATEWAY_DATABASE_URL": postgres_url}
-        self.env.pop("GATEWAY_POSTGRES_URL", None)
+        self.config_path = settings.server.data_dir / f"browser-workers-{os.getpid()}.ini"
         self.executable = find_executable(settings.browser.executable)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.watcher: gevent.Greenlet | None = None
@@ -46,6 +43,7 @@ class BrowserWorkers:
             log.warning("browser tracing is off: no Chromium found (apt-get install chromium, or set [browser] "
                         "executable); offers with tracer browser or auto trace over HTTP and say so")
             return self
+        self.env = config.child_env(self.settings, self.config_path)  # exactly the gateway's settings
         self.procs = [self._start() for _ in range(self.count)]
         self.watcher = gevent.spawn(self._watch)
         self.watcher.link_exception(lambda g: log.error("browser worker watch crashed: %r", g.exception))
@@ -53,7 +51,7 @@ class BrowserWorkers:
         return self
 
     def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(worker_command(self.settings), env=self.env)
+        return subprocess.Popen(COMMAND, env=self.env)
 
     def _watch(self) -> None:
         failures = [0] * len(self.procs)
@@ -82,3 +80,4 @@ class BrowserWorkers:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.procs = []
+        self.config_path.unlink(missing_ok=True)

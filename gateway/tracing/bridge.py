@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import socks
 
 from gateway.tracing.ssrf import BlockedAddress, Networks, check_host, is_blocked
+from gateway.tracing.tracer import destination_refused
 
 HEAD_LIMIT = 64 * 1024
 CHUNK = 64 * 1024
@@ -133,18 +134,19 @@ class Bridge:
         sock.settimeout(self.timeout_s)
         try:
             sock.connect((host, port))
-        except socks.SOCKS5AuthError as exc:
-            raise UpstreamRefused(f"the SOCKS5 proxy refused the credentials: {exc}") from None
-        except socks.GeneralProxyError as exc:
-            if "0x01" in str(exc):  # the proxy's own general failure, not the destination's
-                raise UpstreamRefused(f"the SOCKS5 proxy failed: {exc}") from None
-            raise
+        except socks.ProxyError as exc:
+            if destination_refused(exc):
+                raise
+            raise UpstreamRefused(f"the SOCKS5 proxy failed: {exc}") from None  # credentials, unreachable, ...
         return cast(socket.socket, sock)
 
     def _connect(self, host: str, port: int) -> socket.socket:
         up = self.upstream
         assert up is not None
-        sock = socket.create_connection((up.hostname or "", up.port or 80), timeout=self.timeout_s)
+        try:
+            sock = socket.create_connection((up.hostname or "", up.port or 80), timeout=self.timeout_s)
+        except OSError as exc:
+            raise UpstreamRefused(f"the HTTP proxy is not reachable: {exc}") from None
         credentials = f"{unquote(up.username or '')}:{unquote(up.password or '')}".encode()
         sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
                      + b"Proxy-Authorization: Basic " + base64.b64encode(credentials) + b"\r\n\r\n")

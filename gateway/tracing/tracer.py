@@ -458,6 +458,11 @@ def proxy_failure(status: int, proxy_status: str) -> str | None:
     return None
 
 
+def destination_refused(exc: BaseException) -> bool:
+    """A SOCKS reply saying the destination failed (unreachable, refused): the chain's fault, not the proxy's."""
+    return isinstance(exc, socks.SOCKS5Error | socks.GeneralProxyError) and str(exc).startswith(UPSTREAM_SOCKS_REPLIES)
+
+
 def classify(exc: BaseException, egress: SlotRoute | None) -> tuple[str, str]:
     """An error code for a failed request: the egress's fault (`egress_failed`) or the chain's."""
     chain = list(causes(exc))
@@ -465,9 +470,8 @@ def classify(exc: BaseException, egress: SlotRoute | None) -> tuple[str, str]:
     if any(isinstance(e, BlockedAddress) for e in chain):
         return "blocked_address", detail
     if egress is not None:
-        for e in chain:
-            if isinstance(e, socks.SOCKS5Error | socks.GeneralProxyError) and str(e).startswith(UPSTREAM_SOCKS_REPLIES):
-                return "connect_failed", detail
+        if any(destination_refused(e) for e in chain):
+            return "connect_failed", detail
         if any(isinstance(e, requests.exceptions.ProxyError | socks.ProxyError | requests.exceptions.SSLError)
                for e in chain) or isinstance(exc, requests.exceptions.ConnectTimeout):
             return "egress_failed", detail

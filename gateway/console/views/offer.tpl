@@ -19,6 +19,7 @@
     <dt>Fallback</dt><dd><code class="wrap">{{offer.fallback_url or offer.tracking_url}}</code></dd>
     <dt>Country</dt><dd>{{offer.country}}{{(' then ' + ', '.join(offer.fallback_countries)) if offer.fallback_countries else ''}}</dd>
     <dt>Wait</dt><dd>{{offer.wait_ms}} ms</dd>
+    <dt>Tracer</dt><dd>{{offer.tracer}}{{' (no browser worker is running: traced over HTTP)' if offer.tracer != 'http' and not browser_on else ''}}</dd>
     <dt>Click mode</dt><dd><span class="badge mode-{{offer.click_mode}}">{{offer.click_mode}}</span>
     % if offer.click_mode != 'inline':
       depth {{ahead['depth']}}, max age {{ahead['max_age_s']}} s;

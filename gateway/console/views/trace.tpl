@@ -6,6 +6,7 @@
     <dt>Offer</dt><dd>{{trace['offer'] or '-'}} ({{trace['source']}})</dd>
     <dt>Outcome</dt><dd><span class="badge o-{{trace['outcome']}}">{{trace['outcome']}}</span> {{trace['error'] or ''}}</dd>
     <dt>Slot</dt><dd><code>{{trace['slot_id'] or '-'}}</code></dd>
+    <dt>Tracer</dt><dd>{{trace.get('tracer') or '-'}}</dd>
     <dt>Times</dt><dd>lease wait {{trace['lease_wait_ms'] if trace['lease_wait_ms'] is not None else '-'}} ms, trace {{trace['trace_ms'] if trace['trace_ms'] is not None else '-'}} ms, answer {{trace['total_ms'] if trace['total_ms'] is not None else '-'}} ms</dd>
     % if trace['ahead_trace_id']:
     <dt>Made ahead</dt><dd><a href="/traces/{{trace['ahead_trace_id']}}">{{trace['ahead_trace_id']}}</a>, {{trace['ahead_age_ms']}} ms old</dd>

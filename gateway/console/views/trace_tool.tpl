@@ -27,6 +27,17 @@
       <p class="error" role="alert">{{error.message}}</p>
       % end
     </div>
+    <div class="field{{' invalid' if bad == 'mode' else ''}}">
+      <label for="mode">Tracer</label>
+      <select id="mode" name="mode">
+      % for value, label in (('http', 'http'), ('auto', 'auto (a browser where needed)'), ('browser', 'browser (headless Chromium)')):
+        <option value="{{value}}"{{!' selected' if values.get('mode') == value else ''}}>{{label}}</option>
+      % end
+      </select>
+      % if bad == 'mode':
+      <p class="error" role="alert">{{error.message}}</p>
+      % end
+    </div>
     <div class="field">
       <label for="ua">As</label>
       <select id="ua" name="ua">
@@ -43,7 +54,8 @@
   <h2>{{'Reached the end' if result.ok else 'Stopped: ' + (result.error or '')}}</h2>
   <dl class="facts">
     <dt>Final URL</dt><dd><code class="wrap">{{result.final_url or '-'}}</code></dd>
-    <dt>Total</dt><dd>{{'%.0f' % result.total_ms}} ms{{(' via ' + result.slot_id) if result.slot_id else ''}}</dd>
+    <dt>Total</dt><dd>{{'%.0f' % result.total_ms}} ms{{(' via ' + result.slot_id) if result.slot_id else ''}}, {{sum(hop.bytes for hop in result.hops)}} bytes</dd>
+    <dt>Tracer</dt><dd>{{result.tracer}}</dd>
     % if result.detail:
     <dt>Detail</dt><dd>{{result.detail}}</dd>
     % end
