@@ -422,7 +422,6 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     return Settings(**sections, providers=providers, source=source)
 
 
-
 def child_env(settings: Settings, path: Path) -> dict[str, str]:
     """The environment of a child process that is to run on exactly `settings`: `path` written with `as_ini`
     (mode 0600), `GATEWAY_CONFIG` naming it, the credentials as variables, and none of this process's own

@@ -186,6 +186,14 @@ def build_app(latency_ms: float = 0.0, seen: collections.deque[str] | None = Non
         return _page(_html(head=head, body=f"<h1>Offer</h1>{images}{text}<script src=\"/asset/vendor.js?kb=15\">"
                                            "</script>"))
 
+    @app.get("/webrtc")
+    def webrtc() -> HTTPResponse:
+        """A page that asks a STUN server on 127.0.0.1:`stun` (UDP) for its address, as IP-leak checks do."""
+        stun = int(request.query.get("stun", 3478))
+        return _page(_html(body="<script>const pc = new RTCPeerConnection({iceServers: [{urls: "
+                                f"'stun:127.0.0.1:{stun}'}}]}}); pc.createDataChannel('x'); "
+                                "pc.createOffer().then(function (o) { return pc.setLocalDescription(o); });</script>"))
+
     @app.get("/busy")
     def busy() -> HTTPResponse:
         """A page whose script never yields: only killing it ends the trace."""

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -193,6 +194,22 @@ def test_a_proxy_that_refuses_is_the_egress_fault(runtime, workers, chains, prox
         result = runtime.runner.follow(f"{chains.url()}/land", SlotRoute("s", url, pooled=False), options(),
                                        "browser")
         assert (result.ok, result.error) == (False, "egress_failed"), result.detail
+
+
+@chromium
+def test_webrtc_sends_nothing_around_the_proxy(runtime, workers, chains):
+    """A page's WebRTC may not send UDP past the bridge (to learn the host's own address, or to reach a private
+    one): the STUN server on loopback hears nothing while the page runs."""
+    workers.start()
+    stun = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stun.bind(("127.0.0.1", 0))
+    stun.setblocking(False)
+    url = f"{chains.url()}/webrtc?stun={stun.getsockname()[1]}"
+    result = runtime.runner.follow(url, None, options(), "browser")
+    assert result.ok and result.final_url == url
+    with pytest.raises(BlockingIOError):
+        stun.recvfrom(2048)
+    stun.close()
 
 
 @chromium

@@ -188,6 +188,10 @@ def process_identity() -> str:
 
 def build(settings: Settings, stores: Stores) -> Services:
     """Every service of the process, each given what it uses."""
+    longest_s = settings.tracing.total_timeout_s + settings.browser.queue_wait_s + 2  # HTTP, then a browser job
+    if settings.pool.lease_s <= longest_s:
+        log.warning("[pool] lease_s (%g) is not longer than the longest trace (%g s: [tracing] total_timeout_s + "
+                    "[browser] queue_wait_s + 2): a lease may end mid-trace", settings.pool.lease_s, longest_s)
     metrics, identity, background = Metrics(), process_identity(), gevent.pool.Group()
     offer_cache = OfferCache(stores.offers, stores.offer_changes, settings.clicks.offer_cache_s)
     catalog = Catalog(stores.offers, offer_cache, settings.ahead.click_mode)

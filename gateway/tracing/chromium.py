@@ -32,8 +32,11 @@ from gateway.tracing.tracer import Hop, TraceResult
 
 log = logging.getLogger(__name__)
 # Off: whatever reaches out on its own (updates, sync, metrics); no sandbox: workers run as root in containers.
+# WebRTC may send only what goes through the proxy (no UDP around it: neither the host's own address nor a private
+# target); no DNS prefetch by the host's resolver; no QUIC (UDP too).
 ARGS = ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+        "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--dns-prefetch-disable",
         "--proxy-bypass-list=<-loopback>")  # loopback goes through the bridge too: the guard sees every request
 REASONS = {"formSubmissionGet": "form", "formSubmissionPost": "form", "httpHeaderRefresh": "refresh_header",
            "metaTagRefresh": "meta_refresh", "scriptInitiated": "js", "reload": "js", "anchorClick": "js"}
