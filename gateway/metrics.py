@@ -69,6 +69,10 @@ class Metrics:
         self.late_releases = Counter("gateway_pool_late_releases",
                                      "Releases ignored because their lease had been reaped", registry=self.registry)
         self.clicks = Counter("gateway_clicks", "Clicks by outcome", ["outcome"], registry=self.registry)
+        self.browser_traces = Counter("gateway_browser_traces",
+                                      "Traces that wanted a browser, by how they went: browser (a worker followed "
+                                      "it), no_browser (none free: HTTP alone), or the browser trace's error",
+                                      ["result"], registry=self.registry)
         self.trace_seconds = Histogram("gateway_trace_seconds", "Whole-chain trace time",
                                        buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60), registry=self.registry)
         self.click_seconds = Histogram("gateway_click_seconds", "Time to answer a click",

@@ -194,6 +194,13 @@ def build_app(latency_ms: float = 0.0, seen: collections.deque[str] | None = Non
                                 f"'stun:127.0.0.1:{stun}'}}]}}); pc.createDataChannel('x'); "
                                 "pc.createOffer().then(function (o) { return pc.setLocalDescription(o); });</script>"))
 
+    @app.get("/probe")
+    def probe() -> HTTPResponse:
+        """Navigates to `to` with what the browser told the page: navigator.webdriver, touch, screen width."""
+        return _page(_html(body="<script>var q = 'webdriver=' + navigator.webdriver + '&touch=' + "
+                                "('ontouchstart' in window) + '&width=' + screen.width; "
+                                f"location.href = {_js(request.query.get('to', '/land'))} + '?' + q;</script>"))
+
     @app.get("/busy")
     def busy() -> HTTPResponse:
         """A page whose script never yields: only killing it ends the trace."""

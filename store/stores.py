@@ -128,7 +128,7 @@ class Stores:
             click_stats=ClickStats(client, keys, options.counter_ttl_s, options.stream_maxlen),
             pair_guards=PairGuards(client, keys, options.pair_lock_ms, options.duplicate_window_s),
             limiter=RateLimiter(client, keys), locks=IntervalLocks(client, keys), holds=Holds(client, keys),
-            browser_jobs=BrowserJobs(client, keys),
+            browser_jobs=BrowserJobs(client, keys, poll_s=max(0.1, options.redis_timeout_s / 2)),
             buckets=Buckets(client, keys, remember_ms=max(10_000, round(options.redis_timeout_s * 5000))),
             sessions=ConsoleSessions(client, keys), jobs=ConsoleJobs(client, keys))
 

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,14 @@ from loadtest.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")  # a RESP command's name
+
+
+def eventually(predicate, timeout: float, what: str) -> None:
+    """Wait for another process's effect on the stores, which sends no event this test could wait on."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        gevent.sleep(0.1)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

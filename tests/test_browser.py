@@ -11,18 +11,21 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import gevent
 import pytest
 import requests
 
-from gateway.tracing.tracer import SlotRoute, TraceOptions
+from gateway.tracing.browser import continued
+from gateway.tracing.tracer import Hop, SlotRoute, TraceOptions, TraceResult
 from loadtest.chains import RUN_TIME_KINDS, chain
 from loadtest.processes import ServiceProcess
 from tests.conftest import ADMIN_TOKEN
 from tests.console_client import ConsoleUser
-from tests.helpers import REPO, GatewayProcess, cli_env, gateway_command, run_gateway
+from tests.helpers import REPO, GatewayProcess, cli_env, eventually, gateway_command, run_gateway
 
 chromium = pytest.mark.needs("chromium", install="apt-get install chromium; .ci/run does")
 
@@ -80,6 +83,13 @@ class Workers:
 
 
 @pytest.fixture
+def settings(settings):
+    """The suite's settings with a shorter settle time (the local chains move at once; pending refreshes and
+    timers are waited for all the same)."""
+    return settings.replace(browser__settle_ms=300)
+
+
+@pytest.fixture
 def workers(settings, tmp_path):
     started = Workers(settings, tmp_path)
     yield started
@@ -100,13 +110,17 @@ def test_auto_ends_every_run_time_chain_where_chromium_does(runtime, workers, ch
                                                             proxy_kind):
     """Each run-time navigation (atob, a DOM link, GET and POST forms, cookie + reload, fetch, document.write of
     a meta refresh, onload, eval) is followed to where Chromium ends it: HTTP up to the page, the browser from
-    there, every request through the proxy with its credentials."""
+    there (handed that page, not requesting it again: only the page's own reload does), every request through
+    the proxy with its credentials."""
     workers.start()
     proxy = proxies[proxy_kind]
     for kind in RUN_TIME_KINDS:
         url = run_time_chain(chains, kind)
         route = SlotRoute(f"via-{kind}", proxy.url(f"user-{kind}"), pooled=False)
+        chains.seen.clear()
         result = runtime.runner.follow(url, route, options(), "auto")
+        gate_requests = [seen for seen in chains.seen if seen.endswith(f"/r/{kind}")]
+        assert len(gate_requests) == (2 if kind == "cookie-reload" else 1), (kind, gate_requests)
         assert result.ok, (kind, result.error, result.detail)
         assert result.final_url == chromium_ends[url] == land(chains, kind), kind
         assert result.tracer == "http+browser"
@@ -117,24 +131,27 @@ def test_auto_ends_every_run_time_chain_where_chromium_does(runtime, workers, ch
 
 
 @chromium
-def test_http_only_chains_and_legacy_pages_never_start_a_browser(runtime, chains, chromium_ends):
-    """With no browser worker at all, `auto` follows chains the static reader understands to where Chromium
-    ends them, over HTTP alone: nothing asks for a browser (one that did would say it found no worker)."""
+def test_http_only_chains_and_legacy_pages_never_start_a_browser(runtime, workers, chains, chromium_ends):
+    """With a browser worker ready, `auto` follows chains the static reader understands to where Chromium ends
+    them over HTTP alone: every page of the chain is requested once (a browser would request the last again)."""
+    workers.start()
     urls = [*(http_only_chain(chains, kinds) for kinds in HTTP_ONLY),
             *(f"{chains.url()}/legacy/{charset}" for charset in LEGACY)]
     for url in urls:
+        chains.seen.clear()
         result = runtime.runner.follow(url, None, options(), "auto")
         assert result.ok and not result.needs_script, url
         assert (result.final_url, result.tracer) == (chromium_ends[url], "http"), url
-    assert runtime.browser_jobs.waiting() == 0
+        assert len(chains.seen) == len(result.hops) and len(set(chains.seen)) == len(chains.seen), chains.seen
 
 
 def test_without_a_worker_browser_offers_trace_over_http_and_say_so(runtime, chains):
     """No browser worker: `auto` and `browser` fall back to HTTP, and the result (and so the record) says so."""
     gate = run_time_chain(chains, "atob")
     result = runtime.runner.follow(gate, None, options(), "auto")
-    assert result.tracer == "http (no browser worker for auto)" and result.final_url != land(chains, "atob")
-    assert runtime.runner.follow(gate, None, options(), "browser").tracer == "http (no browser worker for browser)"
+    assert result.tracer == "http-no-browser" and result.final_url != land(chains, "atob")
+    assert runtime.runner.follow(gate, None, options(), "browser").tracer == "http-no-browser"
+    assert 'gateway_browser_traces_total{result="no_browser"} 2.0' in runtime.metrics.render()[0].decode()
 
 
 @chromium
@@ -168,25 +185,30 @@ def test_images_media_fonts_and_stylesheets_are_never_fetched(runtime, workers, 
 @chromium
 def test_the_guard_sees_every_request_the_page_makes(make_runtime, workers, chains):
     """Outside `[tracing] allow_networks`, a page's script and its navigation are refused by the worker's bridge
-    before they leave: the chain server never sees them, and the trace says why."""
+    before they leave: the chain server never sees them. A refused navigation ends the trace (blocked_address);
+    a refused script does not make a landing page a failure, and the result says what was refused."""
     rt = make_runtime(tracing__allow_private=False, tracing__allow_networks="127.0.0.1/32")
     workers.start()
     guarded = TraceOptions.from_settings(rt.settings.tracing)
     other = chains.url(1)
-    for url in (f"{chains.url()}/heavy?assets={other}&to=/land", chain(chains.url(), ["atob"], f"{other}/land")):
-        chains.seen.clear()
-        result = rt.runner.follow(url, None, guarded, "browser")
-        assert (result.ok, result.error) == (False, "blocked_address"), url
-        assert "127.0.0.2" in result.detail
-        assert not [seen for seen in chains.seen if seen.startswith("127.0.0.2")]
-        assert any(seen.startswith("127.0.0.1") for seen in chains.seen)
+    chains.seen.clear()
+    navigation = rt.runner.follow(chain(chains.url(), ["atob"], f"{other}/land"), None, guarded, "browser")
+    assert (navigation.ok, navigation.error) == (False, "blocked_address")
+    assert "127.0.0.2" in navigation.detail
+    chains.seen.clear()
+    script = rt.runner.follow(f"{chains.url()}/heavy?assets={other}&to=/land", None, guarded, "browser")
+    assert script.ok and script.final_url.startswith(f"{chains.url()}/heavy")
+    assert "the guard refused" in script.detail and "127.0.0.2" in script.detail
+    assert not [seen for seen in chains.seen if seen.startswith("127.0.0.2")]
+    assert any(seen.startswith("127.0.0.1") for seen in chains.seen)
 
 
 @chromium
 @pytest.mark.parametrize("proxy_kind", ["http", "socks5"])
 def test_a_proxy_that_refuses_is_the_egress_fault(runtime, workers, chains, proxies, proxy_kind):
-    """Wrong credentials, or a proxy that takes no connection, end a browser trace as egress_failed (the slot's
-    fault, as over HTTP), not as an error of the chain."""
+    """Wrong credentials, a proxy that takes no connection, or one that says the failure is its own end a
+    browser trace as egress_failed (the slot's fault, as over HTTP); a destination the proxy cannot reach is the
+    chain's fault."""
     workers.start()
     proxy = proxies[proxy_kind]
     port = proxy.address[1]
@@ -194,6 +216,12 @@ def test_a_proxy_that_refuses_is_the_egress_fault(runtime, workers, chains, prox
         result = runtime.runner.follow(f"{chains.url()}/land", SlotRoute("s", url, pooled=False), options(),
                                        "browser")
         assert (result.ok, result.error) == (False, "egress_failed"), result.detail
+    route = SlotRoute("s", proxy.url("u"), pooled=False)
+    dead = runtime.runner.follow("http://127.0.0.1:1/land", route, options(), "browser")
+    assert not dead.ok and dead.egress_outcome == "upstream_error", (dead.error, dead.detail)
+    proxy.mode = "reject"
+    rejected = runtime.runner.follow(f"{chains.url()}/land", route, options(), "browser")
+    assert (rejected.error, rejected.egress_outcome) == ("egress_failed", "fail"), rejected.detail
 
 
 @chromium
@@ -210,6 +238,99 @@ def test_webrtc_sends_nothing_around_the_proxy(runtime, workers, chains):
     with pytest.raises(BlockingIOError):
         stun.recvfrom(2048)
     stun.close()
+
+
+@chromium
+def test_app_links_end_a_browser_trace_as_over_http(runtime, workers, chains):
+    """A redirect or a script sending the page to an app link ends the chain there (an `app_link` hop) when its
+    scheme is allowed, and as `blocked_scheme` when not, exactly as the HTTP tracer does."""
+    workers.start()
+    for end, allowed in (("market://details?id=com.example", True), ("search-ms:query=invoice", False),
+                         ("intent://open#Intent;scheme=ex;package=com.example;end", True)):
+        for how in ("302", "js"):
+            url = chain(chains.url(), [how], end)
+            result, http = (runtime.runner.follow(url, None, options(), mode) for mode in ("browser", "http"))
+            assert (result.ok, result.error, result.final_url) == (http.ok, http.error, http.final_url), (end, how)
+            if allowed:
+                assert kinds(result) == ["http" if how == "302" else "js", "app_link"], (end, how)
+            else:
+                assert result.error == "blocked_scheme"
+
+
+@chromium
+def test_a_phone_profile_is_a_phone_and_no_page_sees_automation(runtime, workers, chains):
+    """The mobile profile gets a phone's screen and touch besides its User-Agent (device-targeting hops look at
+    all three), and no page reads navigator.webdriver as true."""
+    workers.start()
+    url = f"{chains.url()}/check-ua?" + urlencode({"to": f"{chains.url()}/probe?to=/land"})
+    phone = runtime.runner.follow(url, None, options(user_agent="mobile"), "browser")
+    assert phone.ok and dict(phone.params) == {"webdriver": "false", "touch": "true", "width": "412"}
+    assert phone.hops[0].next.endswith("device=mobile")
+    desktop = runtime.runner.follow(url, None, options(), "browser")
+    assert dict(desktop.params)["touch"] == "false" and desktop.hops[0].next.endswith("device=desktop")
+
+
+@chromium
+def test_a_browser_trace_longer_than_the_redis_timeout_is_waited_for(make_runtime, workers, chains):
+    """The gateway waits for a browser trace in short blocking calls, each within `[redis] timeout_s`: a trace
+    of several timeouts' length is answered, not lost as a store failure."""
+    rt = make_runtime(redis__timeout_s=0.5)
+    workers.start()
+    slow = chain(chains.url(), ["js"], f"{chains.url()}/land?delay_ms=1500&slow=1")
+    result = rt.runner.follow(slow, None, options(), "browser")
+    assert result.ok, (result.error, result.detail)
+    assert ("slow", "1") in result.params and result.total_ms > 1500
+
+
+@chromium
+def test_with_every_worker_busy_a_trace_goes_over_http(runtime, workers, chains):
+    """One worker, one trace in its hands and one waiting: the next trace that wants a browser does not queue
+    behind them (it would hold its slot and a Redis connection for nothing) but is traced over HTTP."""
+    workers.start()
+    slow = chain(chains.url(), ["atob"], f"{chains.url()}/land?delay_ms=3000")
+    jobs = runtime.browser_jobs
+    first = gevent.spawn(runtime.runner.follow, slow, None, options(), "browser")
+    eventually(lambda: jobs.waiting() == 0 and first.started, 10, "the worker to take the first trace")
+    second = gevent.spawn(runtime.runner.follow, slow, None, options(), "browser")
+    eventually(lambda: jobs.waiting() == 1, 10, "the second trace to wait")
+    third = runtime.runner.follow(slow, None, options(), "browser")
+    assert third.tracer == "http-no-browser"
+    assert [g.get(timeout=30).tracer for g in (first, second)] == ["browser", "browser"]
+
+
+@chromium
+def test_a_worker_keeps_no_socket_or_thread_of_a_finished_trace(runtime, workers, chains):
+    """Each trace's bridge is gone with it: after many traces the worker holds as many files and threads as
+    after one."""
+    worker = workers.start()
+    pid = worker.proc.pid
+    url = chain(chains.url(), ["302", "atob"], f"{chains.url()}/land")
+
+    def held() -> tuple[int, int]:
+        return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+    assert runtime.runner.follow(url, None, options(), "browser").ok
+    files, threads = held()
+    for _ in range(6):
+        assert runtime.runner.follow(url, None, options(), "browser").ok
+    assert held()[0] <= files + 2 and held()[1] <= threads + 1
+
+
+@chromium
+def test_a_worker_survives_what_is_no_job_and_jobs_of_another_version(runtime, workers, chains):
+    """A queued value that is no job is dropped with a log line; a job carrying fields this worker does not
+    know (a newer gateway) is followed; a slot this worker cannot use is `browser_failed`, not the slot's fault."""
+    worker = workers.start()
+    jobs = runtime.browser_jobs
+    jobs.client.rpush(jobs.queue, "not json", json.dumps({"id": "x"}))
+    worker.wait_for(re.compile(r"not a job, dropped"), timeout=20)
+    result = runtime.runner.follow(chain(chains.url(), ["atob"], f"{chains.url()}/land?v=1"), None, options(),
+                                   "browser")
+    assert result.ok and result.final_url == f"{chains.url()}/land?v=1"
+    unknown = runtime.runner.follow(f"{chains.url()}/land", SlotRoute("no-such-slot", "socks5h://x:1"), options(),
+                                    "browser")
+    assert (unknown.error, unknown.egress_outcome) == ("browser_failed", "upstream_error")
+    assert worker.proc.poll() is None
 
 
 @chromium
@@ -326,6 +447,22 @@ def test_without_chromium_serve_still_runs_and_says_browser_tracing_is_off(setti
         assert "apt-get install chromium" in line.group()
         ready = requests.get(f"{server.url}/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json()["browser"]["state"] == "off"
+
+
+def test_an_auto_trace_keeps_the_http_half_when_the_browser_half_never_ran():
+    """`continued` replaces the HTTP trace's last hop only with the browser's first hop of the same page."""
+    hop = Hop("http://a/gate", 200, "final", None, 5.0, 900)
+    first = TraceResult(True, None, "http://a/gate", [Hop("http://a/", 302, "http", "http://a/gate", 3.0, 100), hop],
+                        [], 8.0, "s1", needs_script=True)
+    never = TraceResult.never_ran("browser_timeout", "no worker answered", time.perf_counter(), "http://a/gate")
+    assert [h.url for h in continued(first, never).hops] == ["http://a/", "http://a/gate"]
+    browser = TraceResult(True, None, "http://b/land", [Hop("http://a/gate", 200, "js", "http://b/land", 40.0, 0),
+                                                        Hop("http://b/land", 200, "final", None, 9.0, 500)],
+                          [], 60.0, "s1")
+    both = continued(first, browser)
+    assert [(h.url, h.kind, h.bytes) for h in both.hops] == [("http://a/", "http", 100), ("http://a/gate", "js", 900),
+                                                            ("http://b/land", "final", 500)]
+    assert both.tracer == "http+browser" and both.hops[1].ms == 45.0
 
 
 def test_offers_carry_their_tracer_through_the_api(gateway):

@@ -22,7 +22,7 @@ import requests
 from gateway.config import Settings
 from loadtest.chains import chain
 from store.embedded import EmbeddedPostgres
-from tests.helpers import GatewayProcess, Process, cli_env, provider_for
+from tests.helpers import GatewayProcess, Process, cli_env, eventually, provider_for
 from tests.test_trackier import trackier_settings
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"}
@@ -84,14 +84,6 @@ def fell_back(response: requests.Response, chains) -> bool:
 def readyz(url: str) -> tuple[int, dict]:
     response = requests.get(f"{url}/readyz", timeout=10)
     return response.status_code, response.json()
-
-
-def eventually(predicate, timeout: float, what: str) -> None:
-    """Wait for another process's effect on the stores, which sends no event this test could wait on."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        gevent.sleep(0.1)
 
 
 def test_redis_down_clicks_fall_back_in_time_and_redis_back_empty_is_rebuilt(serve, own_redis, chains, fake):

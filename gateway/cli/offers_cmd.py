@@ -11,6 +11,7 @@ from gateway.cli.output import print_json, table
 from gateway.config import Settings
 from gateway.errors import ValidationError
 from gateway.process.services import Services
+from gateway.tracing.outcomes import Tracer
 from store.errors import StoreError
 from store.offers import Offer
 
@@ -161,7 +162,7 @@ def _field_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--update-interval-s", type=int)
     parser.add_argument("--click-mode", choices=("inline", "ahead", "ahead_only"),
                         help="answer clicks from their own trace (inline) or from traces made ahead")
-    parser.add_argument("--tracer", choices=("http", "browser", "auto"),
+    parser.add_argument("--tracer", choices=[str(mode) for mode in Tracer],
                         help="http (default), browser (headless Chromium), or auto (a browser only where needed)")
     parser.add_argument("--ahead-depth", type=int, help="fresh traces kept (default [ahead] depth)")
     parser.add_argument("--ahead-max-age-s", type=int, help="oldest a kept trace may be (default [ahead] max_age_s)")

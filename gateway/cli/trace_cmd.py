@@ -17,7 +17,7 @@ from gateway.errors import ValidationError
 from gateway.process.browser_workers import BrowserWorkers
 from gateway.process.services import Services
 from gateway.tracing import tracer, urls
-from gateway.tracing.browser import HTTP, MODES
+from gateway.tracing.outcomes import Tracer
 
 WORKER_START_S = 30.0
 
@@ -35,7 +35,7 @@ def run_trace(settings: Settings, args: argparse.Namespace, opts: tracer.TraceOp
     if args.proxy:
         parse_proxy_url(args.proxy, "--proxy")
     route = tracer.SlotRoute("cli-proxy", args.proxy, pooled=False) if args.proxy else None
-    if args.mode == HTTP and not (args.egress or args.country):
+    if args.mode == Tracer.HTTP and not (args.egress or args.country):
         return tracer.trace(args.url, route, opts)
     country = normalize(args.country, "--country") if args.country else None
     with Services.open(settings) as services, _browser_worker(services, args.mode):
@@ -47,13 +47,13 @@ def run_trace(settings: Settings, args: argparse.Namespace, opts: tracer.TraceOp
 @contextlib.contextmanager
 def _browser_worker(services: Services, mode: str) -> Iterator[None]:
     """A browser worker for this command, when its mode needs one and no gateway runs one."""
-    if mode == HTTP or services.runner.browser.available(fresh=True):
+    if mode == Tracer.HTTP or services.browser.workers(fresh=True):
         yield
         return
     stores = services.stores
     with BrowserWorkers(services.settings, stores.redis_url, stores.postgres_url, count=1) as workers:
         deadline = time.monotonic() + WORKER_START_S
-        while workers.procs and not services.runner.browser.available(fresh=True) and time.monotonic() < deadline:
+        while workers.procs and not services.browser.available(fresh=True) and time.monotonic() < deadline:
             time.sleep(0.2)
         yield
 
@@ -98,7 +98,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--max-hops", type=int, metavar="N")
     p.add_argument("--timeout", type=float, metavar="S", help="whole-trace budget in seconds")
     p.add_argument("--allow-private", action="store_true", help="allow loopback/private addresses (testing)")
-    p.add_argument("--mode", choices=MODES, default=HTTP,
+    p.add_argument("--mode", choices=[str(mode) for mode in Tracer], default=Tracer.HTTP,
                    help="http (default), browser (headless Chromium), or auto (a browser only where needed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_trace)

@@ -17,7 +17,7 @@ from gateway.clicks.offer_cache import SLUG, OfferCache
 from gateway.countries import normalize
 from gateway.errors import ValidationError
 from gateway.tracing import urls
-from gateway.tracing.browser import MODES
+from gateway.tracing.outcomes import Tracer
 from gateway.tracing.params import MACRO, ParamPolicy, check_pass_through
 from store.offers import DEFAULT_SUB_IDS, Offer, Offers
 
@@ -128,7 +128,7 @@ FIELDS: dict[str, Callable[[object, str], object]] = {
     "update_interval_s": _int(0, 86_400),
     "enabled": _bool,
     "click_mode": _choice("inline", "ahead", "ahead_only"),
-    "tracer": _choice(*MODES),
+    "tracer": _choice(*Tracer),
     "ahead_depth": _int(1, 1000, nullable=True),
     "ahead_max_age_s": _int(5, 86_400, nullable=True),
 }

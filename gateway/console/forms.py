@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.errors import ValidationError
 from gateway.text import checked_json
+from gateway.tracing.outcomes import Tracer
 from store.offers import Offer
 
 
@@ -37,7 +38,7 @@ FIELDS = (
     Field("click_mode", "Click mode", "choice", "inline: each click traces; ahead: from fresh traces made ahead "
           "(inline when none is left); ahead_only: never wait", ("inline", "ahead", "ahead_only")),
     Field("tracer", "Tracer", "choice", "http: follows what it can read; browser: headless Chromium; auto: HTTP, "
-          "then a browser from a page that needs a script engine", ("http", "browser", "auto")),
+          "then a browser from a page that needs a script engine", tuple(Tracer)),
     Field("ahead_depth", "Ahead depth", "optional_int", "fresh traces kept (empty: the default)"),
     Field("ahead_max_age_s", "Ahead max age (s)", "optional_int", "oldest a kept trace may be (empty: the default)"),
     Field("cooldown_s", "Cooldown (s)", "optional_int", "slot rest after each trace (empty: the pool's)"),

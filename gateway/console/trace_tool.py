@@ -10,7 +10,7 @@ from gateway.config import TracingSettings
 from gateway.countries import normalize
 from gateway.errors import RateLimited, ValidationError
 from gateway.tracing import tracer, urls
-from gateway.tracing.browser import HTTP, MODES
+from gateway.tracing.outcomes import Tracer
 from gateway.tracing.runner import TraceRunner
 from store.errors import NotFound
 from store.pool import NoEgress
@@ -37,9 +37,9 @@ class TraceTool:
         if route != "direct" and not target:
             raise ValidationError("target", f"name the {route} to trace through")
         ua = posted.get("ua") if posted.get("ua") in ("desktop", "mobile") else "desktop"
-        mode = posted.get("mode", HTTP)
-        if mode not in MODES:
-            raise ValidationError("mode", f"must be one of {', '.join(MODES)}")
+        mode = posted.get("mode", Tracer.HTTP)
+        if mode not in list(Tracer):
+            raise ValidationError("mode", f"must be one of {', '.join(Tracer)}")
         country = normalize(target, "target") if route == "country" else None
         self._spend(client)
         options = tracer.TraceOptions.from_settings(self.tracing, user_agent=ua)

@@ -34,7 +34,7 @@ def build_app(services: Services) -> WSGIApp:
         lambda app: pages_home.register(app, services.overview, services.catalog, services.pair_jobs),
         lambda app: pages_offers.register(app, OfferPages(services.catalog, services.reports, services.ahead,
                                                           services.pair_views, services.pair_controls,
-                                                          services.pair_jobs, clients, services.runner.browser)),
+                                                          services.pair_jobs, clients, services.browser)),
         lambda app: pages_pool.register(app, services.slots, services.census, sorted(settings.providers),
                                         settings.pool.cooldown_s),
         lambda app: pages_traces.register(app, services.reports, services.catalog, services.trace_tool, clients)])

@@ -6,8 +6,11 @@ that want a browser trace over HTTP and say so in their records."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,13 +18,15 @@ import time
 import gevent
 
 from gateway import config
-from gateway.config import Settings
+from gateway.config import NO_SECRET, Settings
+from gateway.process.restarts import RestartPause
 from gateway.tracing.browser import find_executable
 
 log = logging.getLogger(__name__)
 RESTART_PAUSE_S = (1.0, 30.0)
-STEADY_S = 60.0  # a worker that ran this long before it exited starts again at once
+HEALTHY_AFTER_S = 60.0
 STOP_WAIT_S = 10.0
+PR_SET_PDEATHSIG = 1
 # a fresh interpreter that gevent never patched; its settings come from GATEWAY_CONFIG (config.child_env)
 COMMAND = (sys.executable, "-m", "gateway", "browser-worker")
 
@@ -29,7 +34,10 @@ COMMAND = (sys.executable, "-m", "gateway", "browser-worker")
 class BrowserWorkers:
 
     def __init__(self, settings: Settings, redis_url: str, postgres_url: str, count: int | None = None) -> None:
-        self.settings = settings.replace(redis__url=redis_url, postgres__url=postgres_url)
+        # the gateway's settings, but for secrets a worker has no use for (it reads the slots' proxy credentials)
+        self.settings = settings.replace(redis__url=redis_url, postgres__url=postgres_url, admin__token=NO_SECRET,
+                                         admin__viewer_token=NO_SECRET, trackier__api_key=NO_SECRET,
+                                         webhooks__campaign_route_secret=NO_SECRET, metrics__token=NO_SECRET)
         self.count = settings.browser.workers if count is None else count
         self.config_path = settings.server.data_dir / f"browser-workers-{os.getpid()}.ini"
         self.executable = find_executable(settings.browser.executable)
@@ -51,18 +59,17 @@ class BrowserWorkers:
         return self
 
     def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(COMMAND, env=self.env)
+        return subprocess.Popen(COMMAND, env=self.env, preexec_fn=_die_with_parent)
 
     def _watch(self) -> None:
-        failures = [0] * len(self.procs)
+        pauses = [RestartPause(*RESTART_PAUSE_S, healthy_after_s=HEALTHY_AFTER_S) for _ in self.procs]
         started = [time.monotonic()] * len(self.procs)
         while True:
             gevent.sleep(1.0)
             for n, proc in enumerate(self.procs):
                 if proc.poll() is None:
                     continue
-                failures[n] = 0 if time.monotonic() - started[n] > STEADY_S else failures[n] + 1
-                pause = min(RESTART_PAUSE_S[1], RESTART_PAUSE_S[0] * 2 ** failures[n]) if failures[n] else 0.0
+                pause = pauses[n].after(time.monotonic() - started[n])
                 log.warning("browser worker %d exited (%s); starting it again in %.0f s", n, proc.returncode, pause)
                 gevent.sleep(pause)
                 self.procs[n], started[n] = self._start(), time.monotonic()
@@ -81,3 +88,10 @@ class BrowserWorkers:
                 proc.kill()
         self.procs = []
         self.config_path.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """In the worker, before it runs: SIGTERM when the gateway that started it dies, even by SIGKILL (Linux), so
+    that no orphan keeps taking jobs beside the next gateway's workers."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

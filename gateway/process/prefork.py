@@ -27,6 +27,7 @@ from gateway.config import Settings
 from gateway.metrics import MULTIPROC_ENV
 from gateway.process import server
 from gateway.process.browser_workers import BrowserWorkers
+from gateway.process.restarts import RestartPause
 from gateway.process.services import Services, check_patched, migrate
 from store.embedded import EmbeddedStores
 
@@ -42,7 +43,7 @@ class Supervisor:
         self.children: dict[int, float] = {}
         self.stopping = False
         self.exits = gevent.event.Event()
-        self.backoff = 0.5
+        self.pause = RestartPause(0.5, RESTART_BACKOFF_MAX_S, healthy_after_s=30)
 
     def spawn(self) -> None:
         pid = gevent.os.fork_and_watch(callback=lambda watcher: self.exits.set())
@@ -75,8 +76,7 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
             log.error("worker %d %s after %.1fs; starting another", pid, how, lived)
-            self.backoff = 0.5 if lived > 30 else min(self.backoff * 2, RESTART_BACKOFF_MAX_S)
-            gevent.sleep(self.backoff)
+            gevent.sleep(self.pause.after(lived))
             self.spawn()
 
     def stop(self, drain_s: float) -> None:

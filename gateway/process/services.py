@@ -108,6 +108,7 @@ class Services:
     leases: Leases
     census: Census
     records: RecordWriter
+    browser: BrowserTracer
     runner: TraceRunner
     clicks: ClickHandler
     trackier: TrackierClient
@@ -199,8 +200,9 @@ def build(settings: Settings, stores: Stores) -> Services:
     directory = SlotDirectory(stores.inventory)
     leases = Leases(stores.pool, directory, stores.inventory, settings.providers, metrics)
     records = RecordWriter(stores.traces, stores.click_stats, metrics, settings.clicks)
+    browser = BrowserTracer(stores.browser_jobs, settings.browser)
     runner = TraceRunner(leases, records, TraceOptions.from_settings(settings.tracing), metrics, background, identity,
-                         BrowserTracer(stores.browser_jobs, settings.browser))
+                         browser)
     trackier = TrackierClient(settings.trackier, stores.calls.record)
     router = PostbackRouter(stores.offers, stores.pairs, settings.webhooks.campaign_route_secret,
                             settings.clicks.offer_cache_s)
@@ -222,7 +224,8 @@ def build(settings: Settings, stores: Stores) -> Services:
     return Services(
         settings=settings, stores=stores, metrics=metrics, identity=identity, background=background,
         offer_cache=offer_cache, catalog=catalog, reports=reports,
-        directory=directory, slots=slots, leases=leases, census=census, records=records, runner=runner,
+        directory=directory, slots=slots, leases=leases, census=census, records=records, browser=browser,
+        runner=runner,
         clicks=ClickHandler(runner, ahead, records, metrics, settings.clicks), trackier=trackier, router=router,
         updater=updater, receiver=receiver, pair_creation=pair_creation,
         pair_views=PairViews(stores.offers, stores.pairs, stores.events, settings.trackier.public_base_url),

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from gateway import __version__
+from gateway.tracing.outcomes import Tracer
 
 JSON = "application/json"
 OBJECT: dict[str, Any] = {"type": "object"}
@@ -54,7 +55,7 @@ OFFER_FIELDS: dict[str, dict[str, Any]] = {
     "update_interval_s": integer(0, 86_400),
     "enabled": {"type": "boolean"},
     "click_mode": {"type": "string", "enum": ["inline", "ahead", "ahead_only"]},
-    "tracer": {"type": "string", "enum": ["http", "browser", "auto"]},
+    "tracer": {"type": "string", "enum": [str(mode) for mode in Tracer]},
     "ahead_depth": integer(1, 1000, nullable=True),
     "ahead_max_age_s": integer(5, 86_400, nullable=True),
 }

@@ -22,3 +22,20 @@ class Outcome(StrEnum):
 
 NOT_CLICKS = frozenset({Outcome.TRACED, Outcome.FAILED})
 CLICKS = tuple(o for o in Outcome if o not in NOT_CLICKS)
+
+
+class Tracer(StrEnum):
+    """How an offer's chain is followed (`offers.tracer`; its CHECK lists the same values)."""
+
+    HTTP = "http"  # the static reader: 3xx, Refresh, meta refresh, JavaScript it can read
+    BROWSER = "browser"  # headless Chromium, the whole chain
+    AUTO = "auto"  # HTTP, then Chromium from a page a script engine would still leave
+
+
+class TracedBy(StrEnum):
+    """What followed a recorded trace (`traces.tracer`; its CHECK lists the same values)."""
+
+    HTTP = "http"
+    BROWSER = "browser"
+    HTTP_THEN_BROWSER = "http+browser"  # auto: HTTP up to the page that needed a script engine, Chromium from there
+    HTTP_NO_BROWSER = "http-no-browser"  # the offer wanted a browser and none was free: HTTP alone, as far as it got

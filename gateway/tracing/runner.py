@@ -23,8 +23,8 @@ import gevent.pool
 from gateway.egress.leases import LeasedSlot, Leases
 from gateway.metrics import Metrics
 from gateway.tracing import tracer
-from gateway.tracing.browser import AUTO, BROWSER, HTTP, BrowserTracer, continued
-from gateway.tracing.outcomes import Outcome
+from gateway.tracing.browser import BrowserTracer, continued
+from gateway.tracing.outcomes import Outcome, TracedBy, Tracer
 from gateway.tracing.records import RecordWriter, TraceRecord
 from gateway.tracing.tracer import TraceOptions, TraceResult
 from store.errors import StoreError
@@ -110,7 +110,7 @@ class TraceRunner:
             result = self._trace(job, offer, url, wait_ms, holder, countries)
         except Exception as exc:  # a bug in a trace still ends it: its click falls back, its record says why
             log.exception("trace %s crashed", job.record.id)
-            result = not_started(url, "crashed", f"{type(exc).__name__}: {exc}", started)
+            result = TraceResult.never_ran("crashed", f"{type(exc).__name__}: {exc}", started)
         finally:
             job.ended(result)
 
@@ -120,9 +120,9 @@ class TraceRunner:
         try:
             leased = self.leases.lease(countries or [offer.country, *offer.fallback_countries], wait_ms, holder)
         except NoEgress as exc:
-            return not_started(url, "no_egress", str(exc), started)
+            return TraceResult.never_ran("no_egress", str(exc), started)
         except StoreError as exc:
-            return not_started(url, "store_unavailable", f"store: {exc}", started)
+            return TraceResult.never_ran("store_unavailable", f"store: {exc}", started)
         job.record.lease_wait_ms = round(leased.lease.waited_ms)
         job.country = leased.lease.country
         result = self.through(leased, url, self.options.with_user_agent(offer.ua_profile), offer.cooldown_s,
@@ -131,7 +131,7 @@ class TraceRunner:
         return result
 
     def through(self, leased: LeasedSlot, url: str, options: TraceOptions, cooldown_s: float | None = None,
-                mode: str = HTTP) -> TraceResult:
+                mode: str = Tracer.HTTP) -> TraceResult:
         """Trace `url` through a leased slot (by `mode`), then release it with the trace's outcome, whatever
         happens."""
         result = None
@@ -143,19 +143,29 @@ class TraceRunner:
             self.leases.release(leased, outcome, result.total_ms if result and result.ok else None, cooldown_s)
 
     def follow(self, url: str, route: tracer.SlotRoute | None, options: TraceOptions, mode: str) -> TraceResult:
-        """Follow the chain at `url` by `mode` (http, browser, auto) through `route` (None: directly)."""
-        if mode == BROWSER and self.browser.available():
-            return self.browser.trace(url, route, options)
+        """Follow the chain at `url` by `mode` (a Tracer) through `route` (None: directly). Whether a browser is
+        free is asked once: `browser` before anything, `auto` only once HTTP ended on a page that needs one."""
+        if mode == Tracer.BROWSER and self.browser.available():
+            return self._in_browser(url, route, options)
         result = tracer.trace(url, route, options)
-        if mode == HTTP or (mode == AUTO and not result.needs_script):
+        if mode == Tracer.HTTP or (mode == Tracer.AUTO and not result.needs_script):
             return result
-        if not self.browser.available():
-            return replace(result, tracer=f"http (no browser worker for {mode})")
+        if mode == Tracer.BROWSER or not self.browser.available():
+            self.metrics.browser_traces.labels("no_browser").inc()
+            return replace(result, tracer=TracedBy.HTTP_NO_BROWSER)
         rest = replace(options, total_timeout_s=max(1.0, options.total_timeout_s - result.total_ms / 1000))
-        return continued(result, self.browser.trace(result.final_url or url, route, rest, result.cookies))
+        return continued(result, self._in_browser(result.final_url or url, route, rest, result))
+
+    def _in_browser(self, url: str, route: tracer.SlotRoute | None, options: TraceOptions,
+                    first: TraceResult | None = None) -> TraceResult:
+        """A browser worker's trace of `url`; with `first`, from the page that HTTP trace fetched, with its
+        cookies."""
+        result = self.browser.trace(url, route, options, first.cookies if first else (), first.page if first else None)
+        self.metrics.browser_traces.labels("browser" if result.ok else result.error or "error").inc()
+        return result
 
     def probe(self, url: str, options: TraceOptions, holder: str, slot_id: str | None = None,
-              country: str | None = None, mode: str = HTTP) -> TraceResult:
+              country: str | None = None, mode: str = Tracer.HTTP) -> TraceResult:
         """An operator's trace of `url` (by `mode`): through the named slot, through a slot of `country` (waiting
         up to 5 s), or direct. Not recorded. NotFound for an unknown slot, NoEgress when none came free."""
         if slot_id:
@@ -165,10 +175,3 @@ class TraceRunner:
             return self.through(self.leases.lease([country], 5000, f"{self.identity}:{holder}"), url, options,
                                  mode=mode)
         return self.follow(url, None, options, mode)
-
-
-def not_started(url: str, error: str, detail: str, started: float) -> TraceResult:
-    """The result of a trace that did not get under way: no slot came free (`no_egress`), the pool could not be
-    asked (`store_unavailable`), or it crashed (`crashed`)."""
-    return TraceResult(ok=False, error=error, final_url=None, hops=[], params=[],
-                       total_ms=round((time.perf_counter() - started) * 1000, 1), slot_id=None, detail=detail)

@@ -38,8 +38,9 @@ def is_blocked(address: str, allowed: Networks = ()) -> bool:
     return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
 
 
-def check_host(host: str, port: int = 443, allowed: Networks = ()) -> None:
-    """Raise BlockedAddress when `host` is, or resolves to, a refused address."""
+def check_host(host: str, port: int = 443, allowed: Networks = ()) -> list[str]:
+    """The addresses `host` is or resolves to (none when it does not resolve: the request itself will say so);
+    BlockedAddress when one of them is refused. Connect to one of these, not to the name again (DNS rebinding)."""
     host = host.strip("[]")
     try:
         addresses = [str(ipaddress.ip_address(host))]
@@ -47,10 +48,11 @@ def check_host(host: str, port: int = 443, allowed: Networks = ()) -> None:
         try:
             addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
         except socket.gaierror:
-            return  # let the request itself report that the name does not resolve
+            return []
     for address in addresses:
         if is_blocked(address, allowed):
             raise BlockedAddress(f"{host} resolves to {address}, a non-public address")
+    return addresses
 
 
 def _check_peer(sock: socket.socket, host: str, allowed: Networks) -> None:

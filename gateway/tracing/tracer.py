@@ -12,11 +12,13 @@ setting a cookie is not a loop, the same request a second time is.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import http.client
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Self, cast
 from urllib.parse import urlsplit
@@ -50,12 +52,22 @@ CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECAS
 HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 # Labels the WHATWG Encoding standard reads otherwise than Python's codecs would.
-ENCODING_LABELS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "l1": "cp1252", "ascii": "cp1252",
-                   "us-ascii": "cp1252", "iso_8859-1": "cp1252", "x-sjis": "shift_jis", "sjis": "shift_jis",
-                   "ms_kanji": "shift_jis", "windows-31j": "shift_jis", "gb2312": "gb18030", "gbk": "gb18030",
-                   "x-gbk": "gb18030", "utf-16": "utf-16-le", "unicode": "utf-16-le", "x-user-defined": "cp1252"}
+ENCODING_LABELS = {
+    **dict.fromkeys(("iso-8859-1", "iso_8859-1", "latin1", "l1", "ascii", "us-ascii", "cp819"), "cp1252"),
+    **dict.fromkeys(("iso-8859-9", "iso_8859-9", "latin5", "l5"), "cp1254"),
+    **dict.fromkeys(("iso-8859-11", "tis-620", "windows-874", "dos-874"), "cp874"),
+    **dict.fromkeys(("shift_jis", "x-sjis", "sjis", "ms_kanji", "windows-31j", "csshiftjis", "ms932"), "cp932"),
+    **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "windows-949", "cseuckr", "korean"), "cp949"),
+    **dict.fromkeys(("gb2312", "gbk", "x-gbk", "chinese", "csgb2312", "gb_2312-80"), "gb18030"),
+    "utf-16": "utf-16-le", "unicode": "utf-16-le", "x-mac-cyrillic": "mac-cyrillic", "iso-8859-8-i": "iso-8859-8",
+}
+# Labels browsers do not decode by (the standard's "replacement" encoding, UTF-7, x-user-defined): as if undeclared
+UNDECODED_LABELS = frozenset({"utf-7", "x-user-defined", "iso-2022-kr", "hz-gb-2312", "iso-2022-cn",
+                              "iso-2022-cn-ext", "csiso2022kr", "replacement"})
 # SOCKS5 replies meaning the proxy worked but the destination did not answer: the chain's fault.
 UPSTREAM_SOCKS_REPLIES = ("0x03", "0x04", "0x05", "0x06")
+UNFORWARDED = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive",
+                         "set-cookie"})
 PROXY_STATUS_ERROR = re.compile(r";\s*error\s*=\s*\"?([\w-]+)", re.IGNORECASE)
 PROXY_SIDE_ERRORS = frozenset({"proxy_internal_error", "proxy_internal_response", "proxy_configuration_error",
                                "proxy_loop_detected", "connection_limit_reached", "http_request_denied"})
@@ -91,6 +103,11 @@ class TraceOptions:
     def user_agent_header(self) -> str:
         return USER_AGENTS.get(self.user_agent, self.user_agent)
 
+    @property
+    def mobile(self) -> bool:
+        """A phone's profile (a browser trace then gets a phone's screen and touch)."""
+        return self.user_agent == "mobile" or "Mobile" in self.user_agent_header
+
 
 @dataclass(frozen=True)
 class SlotRoute:
@@ -117,6 +134,9 @@ class Hop:
     bytes: int
 
 
+HOP_FIELDS = frozenset(f.name for f in fields(Hop))
+
+
 @dataclass
 class TraceResult:
     ok: bool
@@ -130,12 +150,25 @@ class TraceResult:
     tracer: str = "http"  # what followed it: http, browser, http+browser (auto), or http with a reason
     needs_script: bool = False  # it ended on a page a browser would still leave (navigation.needs_script)
     cookies: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the jar at the end, for a browser
+    # the page that needs a script engine, as fetched (status, headers, body in base64): a browser continuing the
+    # trace is handed it instead of requesting it again (a tracker may count each request as a click)
+    page: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TraceResult:
         """A result as `as_dict` wrote it (a browser worker's answer)."""
-        return cls(**{**data, "hops": [Hop(**hop) for hop in data["hops"]],
+        known = {f.name for f in fields(cls)}  # a worker of another version may send more
+        return cls(**{**{k: v for k, v in data.items() if k in known},
+                      "hops": [Hop(**{k: v for k, v in hop.items() if k in HOP_FIELDS}) for hop in data["hops"]],
                       "params": [(str(name), str(value)) for name, value in data["params"]]})
+
+    @classmethod
+    def never_ran(cls, error: str, detail: str, started: float, final_url: str | None = None,
+                  slot_id: str | None = None, tracer: str = "http") -> TraceResult:
+        """A trace that did not get under way (no slot, no store, no browser worker answering, ...)."""
+        return cls(ok=False, error=error, final_url=final_url, hops=[], params=[],
+                   total_ms=round((time.perf_counter() - started) * 1000, 1), slot_id=slot_id, detail=detail,
+                   tracer=tracer)
 
     @property
     def egress_outcome(self) -> Release:
@@ -143,8 +176,10 @@ class TraceResult:
         return Release.OK if self.ok else Release.FAIL if self.error == "egress_failed" else Release.UPSTREAM_ERROR
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON takes it (without `page`, which only a browser continuing the trace needs)."""
         data = asdict(self)
         data["params"] = [list(pair) for pair in self.params]
+        del data["page"]
         return data
 
 
@@ -221,6 +256,7 @@ class _Trace:
         self.proxies = {"http": egress.url, "https": egress.url} if egress else {}
         self.timeout = (options.connect_timeout_s, options.read_timeout_s)
         self.script_page = False
+        self.page: dict[str, Any] | None = None
 
     def run(self, url: str) -> TraceResult:
         started = time.perf_counter()
@@ -245,7 +281,8 @@ class _Trace:
                            params=urls.query_params(last) if urls.scheme_of(last) in urls.WEB_SCHEMES else [],
                            total_ms=round((time.perf_counter() - started) * 1000, 1),
                            slot_id=self.egress.id if self.egress else None, detail=detail,
-                           needs_script=error is None and self.script_page, cookies=self._cookies())
+                           needs_script=error is None and self.script_page, cookies=self._cookies(),
+                           page=self.page if error is None and self.script_page else None)
 
     def _cookies(self) -> list[dict[str, Any]]:
         """The jar as a browser context takes it (Playwright's add_cookies)."""
@@ -355,6 +392,8 @@ class _Trace:
                 or urls.without_fragment(target) == urls.without_fragment(url)):
             self._add(url, status, "final", None, started, size)
             self.script_page = status == 200 and text is not None and navigation.needs_script(text)
+            if self.script_page and body is not None and size < self.options.max_body_bytes:
+                self.page = as_fetched(status, response.headers, body)
             return None, source
         self._add(url, status, nav.kind, target, started, size)
         return target, url
@@ -410,6 +449,13 @@ class _Trace:
             self._add(url, None, "error", None, started or time.perf_counter(), 0)
 
 
+def as_fetched(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """A page as fetched, for a browser to be handed (decoded already: no transfer headers; the cookies go by
+    the jar)."""
+    kept = {name: value for name, value in headers.items() if name.lower() not in UNFORWARDED}
+    return {"status": status, "headers": kept, "body": base64.b64encode(body).decode("ascii")}
+
+
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
@@ -439,6 +485,8 @@ def decoded(body: bytes, content_type: str) -> tuple[str, str]:
 def _encoding(label: str) -> str | None:
     """Python's codec for an encoding label, None when it names none."""
     label = label.strip().lower()
+    if label in UNDECODED_LABELS:
+        return None
     label = ENCODING_LABELS.get(label, label)
     try:
         return codecs.lookup(label).name

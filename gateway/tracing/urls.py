@@ -35,12 +35,15 @@ def header_text(value: str) -> str:
 
 
 def _encode(text: str, unsafe: frozenset[str], encoding: str = "utf-8") -> str:
-    """Percent-encode controls, space, non-ASCII and `unsafe`, non-ASCII by `encoding` (what the page's
-    encoding cannot hold becomes `&#N;`, as browsers do)."""
+    """Percent-encode controls, space, non-ASCII and `unsafe`, non-ASCII by `encoding`, as the URL standard does:
+    what the page's encoding cannot hold becomes `%26%23N%3B` (`&#N;`), and a byte of a multi-byte sequence that
+    is a printable ASCII character stays as it is."""
     out = []
     for char in text:
         if char <= " " or char >= "\x7f" or char in unsafe:
-            out.append("".join(f"%{b:02X}" for b in char.encode(encoding, errors="xmlcharrefreplace")))
+            encoded = char.encode(encoding, errors="xmlcharrefreplace")  # b"&#1234;" when the encoding lacks it
+            out.append("".join(chr(b) if 0x21 <= b <= 0x7E and chr(b) not in unsafe and chr(b) not in "&#;"
+                               else f"%{b:02X}" for b in encoded))
         else:
             out.append(char)
     return "".join(out)
