@@ -300,8 +300,8 @@ def test_with_every_worker_busy_a_trace_goes_over_http(runtime, workers, chains)
 
 @chromium
 def test_a_worker_keeps_no_socket_or_thread_of_a_finished_trace(runtime, workers, chains):
-    """Each trace's bridge is gone with it: after many traces the worker holds as many files and threads as
-    after one."""
+    """Each trace's bridge is gone with it: after ten more traces the worker holds about as many files and
+    threads as before them (a few come and go with its store pools)."""
     worker = workers.start()
     pid = worker.proc.pid
     url = chain(chains.url(), ["302", "atob"], f"{chains.url()}/land")
@@ -309,11 +309,12 @@ def test_a_worker_keeps_no_socket_or_thread_of_a_finished_trace(runtime, workers
     def held() -> tuple[int, int]:
         return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
 
-    assert runtime.runner.follow(url, None, options(), "browser").ok
-    files, threads = held()
-    for _ in range(6):
+    for _ in range(2):  # warm: Chromium started, the stores' pools filled
         assert runtime.runner.follow(url, None, options(), "browser").ok
-    assert held()[0] <= files + 2 and held()[1] <= threads + 1
+    files, threads = held()
+    for _ in range(10):
+        assert runtime.runner.follow(url, None, options(), "browser").ok
+    assert held()[0] <= files + 3 and held()[1] <= threads + 3  # a leak would be 10 of each (one per trace)
 
 
 @chromium
